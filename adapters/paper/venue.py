@@ -1,0 +1,239 @@
+"""Simulated venue: fills orders against the replayed L2 book and trades.
+
+It sits in front of the engine as the market-data sink: every decoded frame
+first reaches the venue (orders whose latency has elapsed arrive, resting
+orders are matched), then the engine. It is deterministic: the same data and
+configuration give the same fills.
+
+Model (the walking-skeleton version; queue models arrive with the backtester):
+
+- Order entry latency is constant (``paper.latency_us``). An order arrives at
+  the first market event at or after ``submit time + latency``.
+- A MARKET order takes liquidity from our book at arrival, level by level
+  (one fill per level, taker fee). What the book cannot fill is cancelled.
+  The recorded book is not modified (no market impact).
+- A LIMIT order first takes what crosses at arrival (taker), then rests at its
+  price behind the quantity already displayed there (risk-averse queue:
+  only trades at our price, or a shrinking level, move us forward). A trade
+  through our price, or the opposite touch reaching it, fills us (maker fee).
+- Fees are charged in the quote currency: ``quantity * price * fee_rate``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from engine.clock import Clock
+from engine.config import PaperConfig
+from engine.market import SymbolMarket
+from engine.orders import Order, OrderType, Side
+from engine.protocols import ExecutionReportSink, MarketDataSink
+from kernels.book import ASK, BID
+from kernels.dtypes import SIDE_BUY, SIDE_SELL
+
+__all__ = ["SimulatedVenue"]
+
+_MAX_LEVELS = 256
+
+
+class _Resting:
+    __slots__ = ("leaves", "order", "price", "queue_ahead", "sign")
+
+    def __init__(self, order: Order, leaves: float, queue_ahead: float) -> None:
+        self.order = order
+        self.price = order.price
+        self.sign = order.side.sign
+        self.leaves = leaves
+        self.queue_ahead = queue_ahead
+
+
+class SimulatedVenue:
+    """Paper-trading venue implementing ``OrderGateway`` and ``MarketDataSink``.
+
+    Parameters
+    ----------
+    markets : dict[str, SymbolMarket]
+        Market state by unified symbol (the same objects the decoder writes).
+    reports : ExecutionReportSink
+        Receives accepts, rejects, cancels and fills (the engine).
+    downstream : MarketDataSink
+        Receives every market event after the venue has processed it (the engine).
+    config : PaperConfig
+        Fees and latency.
+    clock : Clock
+        The engine clock (simulated in backtests).
+    """
+
+    name = "paper"
+
+    def __init__(
+        self,
+        markets: dict[str, SymbolMarket],
+        reports: ExecutionReportSink,
+        downstream: MarketDataSink,
+        config: PaperConfig,
+        clock: Clock,
+    ) -> None:
+        self._markets = markets
+        self._reports = reports
+        self._downstream = downstream
+        self._clock = clock
+        self.maker_fee = config.maker_fee
+        self.taker_fee = config.taker_fee
+        self.latency_ns = config.latency_us * 1_000
+        self._pending: deque[tuple[int, Order]] = deque()
+        self._resting: dict[str, list[_Resting]] = {s: [] for s in markets}
+        self._open = 0
+        self.fills = 0
+
+    # -- OrderGateway --------------------------------------------------------------------------
+
+    def submit_order(self, order: Order, ts: int) -> None:
+        """Queue ``order`` to arrive after the configured latency."""
+        self._pending.append((ts + self.latency_ns, order))
+
+    def cancel_order(self, client_order_id: str, ts: int) -> None:
+        """Cancel a resting order (a no-op report if it already completed)."""
+        for resting in self._resting.values():
+            for i, r in enumerate(resting):
+                if r.order.client_order_id == client_order_id:
+                    del resting[i]
+                    self._open -= 1
+                    self._reports.on_order_cancelled(client_order_id, "cancelled by client", ts)
+                    return
+        for i, (_, order) in enumerate(self._pending):
+            if order.client_order_id == client_order_id:
+                del self._pending[i]
+                self._reports.on_order_cancelled(client_order_id, "cancelled before arrival", ts)
+                return
+
+    @property
+    def open_order_count(self) -> int:
+        """Orders resting at the venue."""
+        return self._open
+
+    # -- MarketDataSink ------------------------------------------------------------------------
+
+    def on_trade(self, market: SymbolMarket, ts_recv: int) -> None:
+        """Arrive due orders, match resting ones against the trade, then forward."""
+        if self._pending:
+            self._arrive(self._clock.now_ns())
+        if self._open:
+            self._match_trade(market)
+        self._downstream.on_trade(market, ts_recv)
+
+    def on_book(self, market: SymbolMarket, ts_recv: int) -> None:
+        """Arrive due orders, match resting ones against the new touch, then forward."""
+        if self._pending:
+            self._arrive(self._clock.now_ns())
+        if self._open:
+            self._match_book(market)
+        self._downstream.on_book(market, ts_recv)
+
+    def on_ticker(self, market: SymbolMarket, ts_recv: int) -> None:
+        """Arrive due orders, then forward."""
+        if self._pending:
+            self._arrive(self._clock.now_ns())
+        self._downstream.on_ticker(market, ts_recv)
+
+    # -- matching ------------------------------------------------------------------------------
+
+    def _arrive(self, now: int) -> None:
+        pending = self._pending
+        while pending and pending[0][0] <= now:
+            _, order = pending.popleft()
+            self._on_arrival(order, now)
+
+    def _on_arrival(self, order: Order, now: int) -> None:
+        reports = self._reports
+        coid = order.client_order_id
+        market = self._markets.get(order.symbol)
+        if market is None:
+            reports.on_order_rejected(coid, f"unknown symbol {order.symbol} on venue paper", now)
+            return
+        book = market.book
+        if not book.in_sync:
+            reports.on_order_rejected(coid, f"no order book for {order.symbol} (out of sync)", now)
+            return
+        reports.on_order_accepted(coid, now)
+        limit = order.price if order.order_type is OrderType.LIMIT else math.nan
+        leaves = self._take(market, order, limit, now)
+        if leaves <= 0.0:
+            return
+        if order.order_type is OrderType.MARKET:
+            reports.on_order_cancelled(coid, "market order: no more liquidity in the book", now)
+            return
+        side = BID if order.side is Side.BUY else ASK
+        queue = book.level_qty(side, order.price)
+        self._resting[order.symbol].append(_Resting(order, leaves, queue))
+        self._open += 1
+
+    def _take(self, market: SymbolMarket, order: Order, limit: float, now: int) -> float:
+        """Fill against the opposite side up to ``limit`` (NaN: no limit); return leaves."""
+        buy = order.side is Side.BUY
+        prices, qtys = market.book.depth(ASK if buy else BID, _MAX_LEVELS)
+        leaves = order.quantity
+        for price, available in zip(prices.tolist(), qtys.tolist(), strict=True):
+            if limit == limit and (price > limit if buy else price < limit):
+                break
+            qty = min(leaves, available)
+            self._fill(order, qty, price, self.taker_fee, "taker", now)
+            leaves -= qty
+            if leaves <= order.quantity * 1e-12:
+                return 0.0
+        return leaves
+
+    def _match_trade(self, market: SymbolMarket) -> None:
+        resting = self._resting[market.symbol]
+        if not resting:
+            return
+        trade = market.trades.data[(market.trades.count - 1) % market.trades.capacity]
+        price = float(trade["price"])
+        qty = float(trade["qty"])
+        aggressor = int(trade["side"])
+        now = self._clock.now_ns()
+        for r in list(resting):
+            # A resting buy is hit by sell aggressors, a resting sell by buy aggressors.
+            if (r.sign > 0 and aggressor != SIDE_SELL) or (r.sign < 0 and aggressor != SIDE_BUY):
+                continue
+            through = price < r.price if r.sign > 0 else price > r.price
+            if through:
+                self._fill_resting(resting, r, min(r.leaves, qty), now)
+            elif price == r.price:
+                r.queue_ahead -= qty
+                if r.queue_ahead < 0.0:
+                    self._fill_resting(resting, r, min(r.leaves, -r.queue_ahead), now)
+                    r.queue_ahead = 0.0
+
+    def _match_book(self, market: SymbolMarket) -> None:
+        resting = self._resting[market.symbol]
+        if not resting:
+            return
+        book = market.book
+        if not book.in_sync:
+            return
+        bid, _, ask, _ = book.best()
+        now = self._clock.now_ns()
+        for r in list(resting):
+            crossed = ask <= r.price if r.sign > 0 else bid >= r.price
+            if crossed:
+                self._fill_resting(resting, r, r.leaves, now)
+            else:
+                level = book.level_qty(BID if r.sign > 0 else ASK, r.price)
+                if level < r.queue_ahead:
+                    r.queue_ahead = level
+
+    def _fill_resting(self, resting: list[_Resting], r: _Resting, qty: float, now: int) -> None:
+        self._fill(r.order, qty, r.price, self.maker_fee, "maker", now)
+        r.leaves -= qty
+        if r.leaves <= r.order.quantity * 1e-12:
+            resting.remove(r)
+            self._open -= 1
+
+    def _fill(
+        self, order: Order, qty: float, price: float, fee_rate: float, liquidity: str, now: int
+    ) -> None:
+        self.fills += 1
+        fee = qty * price * fee_rate
+        self._reports.on_fill(order.client_order_id, qty, price, fee, liquidity, now)

@@ -1,0 +1,289 @@
+"""The ``ats`` command line: the composition root.
+
+This is the only module that wires configuration → adapters → engine. Every
+other package receives its collaborators ready-made.
+
+Commands
+--------
+``ats demo [--json]``
+    Replay the bundled Binance spot recording through the whole hot path
+    (decode → L2 book → indicators → strategy → risk → simulated venue →
+    portfolio) in backtest mode and print a summary.
+``ats run --mode backtest [--config ats.toml] [--data PATH] [--json]``
+    The same, on any recording and configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+import engine
+from adapters.binance import SpotMarketDataDecoder
+from adapters.paper import SimulatedVenue
+from adapters.replay import RecordingError, RecordingReader
+from engine.book import BookOverflowError
+from engine.clock import SimulatedClock
+from engine.config import CONFIG_PATH_ENV_VAR, Config, ConfigError, load_config
+from engine.engine import TradingEngine
+from engine.instruments import InstrumentRegistry, UnknownSymbolError, default_instruments
+from engine.log import configure_logging
+from engine.state import TradingMode
+from engine.strategies import STRATEGIES
+
+__all__ = ["Backtest", "build_backtest", "main"]
+
+_log = logging.getLogger("ats.cli")
+
+#: The repository root (where the bundled ``data/`` lives when run from a checkout).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_KNOWN_DATA_VENUES = ("binance-spot",)
+
+
+class UsageError(Exception):
+    """A command-line or data problem reported as one line, exit status 2."""
+
+
+class Backtest:
+    """One wired backtest: clock, engine, simulated venue and the venue's decoder."""
+
+    def __init__(self, config: Config, instruments: InstrumentRegistry | None = None) -> None:
+        if config.data.venue not in _KNOWN_DATA_VENUES:
+            raise UsageError(
+                f"data.venue must be one of {', '.join(_KNOWN_DATA_VENUES)}, "
+                f"was '{config.data.venue}'"
+            )
+        strategy_cls = STRATEGIES.get(config.strategy.name)
+        if strategy_cls is None:
+            raise UsageError(
+                f"strategy.name must be one of {', '.join(sorted(STRATEGIES))}, "
+                f"was '{config.strategy.name}'"
+            )
+        self.config = config
+        self.instruments = instruments if instruments is not None else default_instruments()
+        self.clock = SimulatedClock()
+        self.engine = TradingEngine(
+            config, self.instruments, self.clock, strategy_cls(config.strategy, config.risk)
+        )
+        self.venue = SimulatedVenue(
+            self.engine.markets, self.engine, self.engine, config.paper, self.clock
+        )
+        self.engine.set_gateway(self.venue)
+        by_venue_symbol = {m.instrument.venue_symbol: m for m in self.engine.markets.values()}
+        self.decoder = SpotMarketDataDecoder(by_venue_symbol, self.venue)
+        self.elapsed_s = 0.0
+
+    def run(
+        self,
+        frames: Iterable[tuple[int, bytes]],
+        progress: _Progress | None = None,
+    ) -> None:
+        """Replay ``frames`` (``(recv_ts_ns, frame)``) through the engine, as fast as possible."""
+        clock = self.clock
+        on_frame = self.decoder.on_frame
+        self.decoder.warm_up()
+        self.engine.start()
+        started = time.perf_counter()
+        if progress is None:
+            for ts, frame in frames:
+                clock.advance_to(ts)
+                on_frame(ts, frame)
+        else:
+            for n, (ts, frame) in enumerate(frames, 1):
+                clock.advance_to(ts)
+                on_frame(ts, frame)
+                if not n & 4095:
+                    progress.update()
+            progress.done()
+        self.elapsed_s = time.perf_counter() - started
+        self.engine.stop("end of data")
+
+    def summary(self, bad_lines: int = 0) -> dict[str, Any]:
+        """Return the run's summary (the keys of ``ats demo --json``)."""
+        stats = self.decoder.stats
+        out: dict[str, Any] = {
+            "frames": stats.frames + bad_lines,
+            "depth_updates_applied": stats.depth_updates_applied,
+            "depth_updates_dropped": stats.depth_updates_dropped,
+            "trades": stats.trades,
+            "tickers": stats.tickers,
+            "gaps": stats.gaps,
+            "resyncs": stats.resyncs,
+            "bad_frames": stats.bad_frames + bad_lines,
+        }
+        symbols: dict[str, Any] = {}
+        for symbol, market in self.engine.markets.items():
+            bid, _, ask, _ = market.book.best()
+            symbols[symbol] = {
+                "in_sync": market.book.in_sync,
+                "best_bid": _num(bid),
+                "best_ask": _num(ask),
+                "last_book_ticker": {
+                    "bid": _num(market.bid_price),
+                    "ask": _num(market.ask_price),
+                    "update_id": market.ticker_update_id,
+                },
+                "last_price": _num(market.last_price),
+            }
+        first = next(iter(symbols.values()))
+        out["final_best_bid"] = first["best_bid"]
+        out["final_best_ask"] = first["best_ask"]
+        out.update(self.engine.summary())
+        out["symbols"] = symbols
+        out["elapsed_s"] = round(self.elapsed_s, 6)
+        out["frames_per_s"] = round(out["frames"] / self.elapsed_s) if self.elapsed_s else None
+        return out
+
+
+def build_backtest(config: Config, instruments: InstrumentRegistry | None = None) -> Backtest:
+    """Wire a backtest for ``config`` (the function the CLI and the benchmarks use)."""
+    return Backtest(config, instruments)
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+class _Progress:
+    """A one-line progress bar on a terminal, by bytes of the recording read."""
+
+    def __init__(self, reader: RecordingReader, stream: TextIO) -> None:
+        self._reader = reader
+        self._stream = stream
+        self._size = max(reader.path.stat().st_size, 1)
+        self._started = time.perf_counter()
+
+    def update(self) -> None:
+        done = min(self._reader.bytes_read / self._size, 1.0)
+        bar = "#" * int(done * 30)
+        elapsed = time.perf_counter() - self._started
+        self._stream.write(f"\r  replay [{bar:<30}] {done:6.1%}  {elapsed:5.1f}s")
+        self._stream.flush()
+
+    def done(self) -> None:
+        self.update()
+        self._stream.write("\n")
+        self._stream.flush()
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ats", description="AI Trading System: low-latency single-process trading engine."
+    )
+    parser.add_argument("--version", action="version", version=f"ats {engine.__version__}")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (logging.level)")
+    parser.add_argument(
+        "--log-format", choices=("auto", "text", "json"), help="terminal log format"
+    )
+    parser.add_argument("--log-file", help="also write JSON-lines logs to this file")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config", help=f"TOML configuration (default: ${CONFIG_PATH_ENV_VAR} or built-in)"
+        )
+        p.add_argument("--data", help="recording to replay (default: data.path)")
+        p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    demo = sub.add_parser("demo", help="replay the bundled recording through the whole engine")
+    common(demo)
+    run = sub.add_parser("run", help="run the engine in a mode")
+    run.add_argument("--mode", choices=[m.value for m in TradingMode], default=None)
+    common(run)
+    return parser
+
+
+def _load_config(path: str | None) -> Config:
+    if path is None:
+        path = os.environ.get(CONFIG_PATH_ENV_VAR) or None
+    return load_config(path)
+
+
+def _resolve_data(path: str) -> Path:
+    candidate = Path(path)
+    if candidate.is_file() or candidate.is_absolute():
+        return candidate
+    bundled = PROJECT_ROOT / candidate
+    return bundled if bundled.is_file() else candidate
+
+
+def _replay(config: Config, data: str | None, as_json: bool) -> int:
+    path = _resolve_data(data if data is not None else config.data.path)
+    reader = RecordingReader(path)
+    backtest = build_backtest(config)
+    progress = _Progress(reader, sys.stderr) if sys.stderr.isatty() else None
+    _log.info("replay started", extra={"fields": {"data": str(path), "mode": config.engine.mode}})
+    backtest.run(reader, progress)
+    summary = backtest.summary(bad_lines=reader.bad_lines)
+    summary["data"] = str(path)
+    summary["truncated"] = reader.truncated
+    _log.info("replay finished", extra={"fields": {"frames": summary["frames"]}})
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        _print_summary(summary, sys.stdout)
+    return 0
+
+
+def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
+    out.write("ats demo summary\n")
+    for key, value in summary.items():
+        if key == "symbols":
+            for symbol, values in value.items():
+                out.write(f"  {symbol}:\n")
+                for k, v in values.items():
+                    out.write(f"    {k:<22} {v}\n")
+            continue
+        if isinstance(value, float):
+            value = f"{value:,.6f}".rstrip("0").rstrip(".")
+        out.write(f"  {key:<24} {value}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ats`` console script; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        config = _load_config(args.config)
+        log_cfg = config.logging
+        configure_logging(
+            level=args.log_level or log_cfg.level,
+            fmt=args.log_format or log_cfg.format,
+            file=args.log_file or log_cfg.file or None,
+        )
+        if args.command == "run" and args.mode is not None and args.mode != config.engine.mode:
+            config = load_config(
+                args.config or os.environ.get(CONFIG_PATH_ENV_VAR) or None,
+                env={**os.environ, "ATS_ENGINE__MODE": args.mode},
+            )
+        if config.engine.mode != TradingMode.BACKTEST:
+            raise UsageError(
+                f"engine.mode '{config.engine.mode}' needs a live feed, which this build "
+                "does not have yet; use --mode backtest"
+            )
+        return _replay(config, args.data, args.json)
+    except (ConfigError, RecordingError, UsageError, UnknownSymbolError, BookOverflowError) as exc:
+        sys.stderr.write(f"ats: error: {exc}\n")
+        return 2
+    except ValueError as exc:  # bad values reaching constructors (e.g. a bad log level)
+        sys.stderr.write(f"ats: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("ats: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

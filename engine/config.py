@@ -1,0 +1,805 @@
+"""Engine configuration: one TOML file plus ``ATS_*`` environment overrides.
+
+Every component has a frozen config Struct whose docstring lists each key and
+its default; the TOML file maps onto these Structs section by section, and
+every key is optional.  :func:`load_config` merges, in increasing order of
+precedence, the built-in defaults, the TOML file and the environment.
+
+Environment overrides are named ``ATS_`` followed by the TOML path in upper
+case, with sections joined by ``__``::
+
+    ATS_RISK__MAX_LEVERAGE=5
+    ATS_VENUES__BINANCE__WS_URL=ws://127.0.0.1:9000
+    ATS_ENGINE__SYMBOLS=BTC/USDT,ETH/USDT      # or '["BTC/USDT", "ETH/USDT"]'
+
+An ``ATS_`` variable that maps onto no key is an error, except the names in
+:data:`NON_CONFIG_ENV_VARS` and secret-looking names (see
+:data:`SECRET_ENV_SUFFIXES`).  Secrets (``BINANCE_API_KEY``, ...) are read
+from the environment by the adapters that need them and are never part of
+:class:`Config`, so printing :meth:`Config.to_dict` is always safe.
+
+Every problem raises :class:`ConfigError` with a one-line message naming the
+dotted key, the offending value, the bound and where the value came from::
+
+    risk.max_leverage must be > 0, was -1 (from ATS_RISK__MAX_LEVERAGE)
+    unknown config key 'risk.max_levrage' in ats.toml (did you mean 'risk.max_leverage'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "CONFIG_PATH_ENV_VAR",
+    "ENV_PREFIX",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "MODES",
+    "NON_CONFIG_ENV_VARS",
+    "SECRET_ENV_SUFFIXES",
+    "VENUE_DATA_FORMATS",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EngineConfig",
+    "LoggingConfig",
+    "MarketDataConfig",
+    "PaperConfig",
+    "RiskConfig",
+    "StrategyConfig",
+    "VenueConfig",
+    "VenuesConfig",
+    "load_config",
+]
+
+#: Prefix of every environment override.
+ENV_PREFIX = "ATS_"
+#: Environment variable holding the path of the config file the CLI loads by default.
+CONFIG_PATH_ENV_VAR = "ATS_CONFIG"
+#: ``ATS_`` variables that are not config overrides and are therefore not rejected.
+NON_CONFIG_ENV_VARS: frozenset[str] = frozenset({CONFIG_PATH_ENV_VAR, "ATS_HYPOTHESIS_PROFILE"})
+#: Name endings of environment variables that hold secrets.  Such variables are
+#: never config overrides (even with the ``ATS_`` prefix) and their values are
+#: redacted from logs (see ``engine.log``).
+SECRET_ENV_SUFFIXES: tuple[str, ...] = (
+    "_API_KEY",
+    "_SECRET_KEY",
+    "_SECRET",
+    "_PASSWORD",
+    "_TOKEN",
+    "_PASSPHRASE",
+)
+#: Allowed values of ``engine.mode``.
+MODES: tuple[str, ...] = ("backtest", "paper", "live")
+#: Allowed values of ``logging.level``.
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Allowed values of ``logging.format``.
+LOG_FORMATS: tuple[str, ...] = ("auto", "text", "json")
+#: Recorded-data formats ``data.venue`` may name.
+VENUE_DATA_FORMATS: tuple[str, ...] = ("binance-spot",)
+
+_STRUCT_OPTIONS: dict[str, Any] = {"frozen": True, "forbid_unknown_fields": True, "kw_only": True}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line.
+
+    Parameters
+    ----------
+    message
+        The one-line description: key, offending value, bound and source.
+    key
+        The dotted TOML path of the offending key, when there is one.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class _InvalidFieldError(ConfigError):
+    """Raised by ``__post_init__``; the loader re-renders it with the real path and source."""
+
+    def __init__(
+        self,
+        section: str,
+        field: str,
+        requirement: str,
+        value: object,
+        related: tuple[str, ...] = (),
+    ) -> None:
+        self.field = field
+        self.requirement = requirement
+        self.value = value
+        self.related = related
+        super().__init__(self.render(section), key=f"{section}.{field}")
+
+    def render(self, section: str, source: str = "") -> str:
+        requirement = self.requirement.replace("{section}", section)
+        suffix = f" (from {source})" if source else ""
+        return f"{section}.{self.field} {requirement}, was {_show(self.value)}{suffix}"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+def _require(
+    ok: bool,
+    section: str,
+    field: str,
+    requirement: str,
+    value: object,
+    related: tuple[str, ...] = (),
+) -> None:
+    if not ok:
+        raise _InvalidFieldError(section, field, requirement, value, related)
+
+
+def _number(
+    section: str,
+    field: str,
+    value: float,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+) -> None:
+    """Check a finite number against bounds; the message states all the bounds."""
+    if isinstance(value, int):
+        _require(-(2**63) <= value < 2**63, section, field, "must fit in 64 bits", value)
+    else:
+        _require(math.isfinite(value), section, field, "must be a finite number", value)
+    parts = []
+    ok = True
+    if gt is not None:
+        parts.append(f"> {_show(gt)}")
+        ok = ok and value > gt
+    if ge is not None:
+        parts.append(f">= {_show(ge)}")
+        ok = ok and value >= ge
+    if lt is not None:
+        parts.append(f"< {_show(lt)}")
+        ok = ok and value < lt
+    if le is not None:
+        parts.append(f"<= {_show(le)}")
+        ok = ok and value <= le
+    _require(ok, section, field, "must be " + " and ".join(parts), value)
+
+
+def _one_of(section: str, field: str, value: str, allowed: tuple[str, ...]) -> None:
+    _require(value in allowed, section, field, "must be one of " + ", ".join(allowed), value)
+
+
+class EngineConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[engine]``: what to run and with how much.
+
+    Keys
+    ----
+    mode : str, default ``"backtest"``
+        One of ``backtest`` (recorded data, simulated venue and clock),
+        ``paper`` (live or replayed data, simulated venue, wall clock) or
+        ``live`` (real venue).
+    initial_cash : float, default ``100_000.0``
+        Starting cash in ``quote_currency`` for backtest and paper; > 0.
+    quote_currency : str, default ``"USDT"``
+        Currency the portfolio is valued in.
+    symbols : tuple[str, ...], default ``("BTC/USDT",)``
+        ccxt unified symbols to trade (``BTC/USDT`` spot, ``BTC/USDT:USDT``
+        linear perpetual); non-empty, no duplicates.
+    event_history : int, default ``1000``
+        Events the bus keeps per event type for ``get_event_history``; >= 0.
+    """
+
+    mode: str = "backtest"
+    initial_cash: float = 100_000.0
+    quote_currency: str = "USDT"
+    symbols: tuple[str, ...] = ("BTC/USDT",)
+    event_history: int = 1000
+
+    def __post_init__(self) -> None:
+        s = "engine"
+        _one_of(s, "mode", self.mode, MODES)
+        _number(s, "initial_cash", self.initial_cash, gt=0)
+        _require(bool(self.quote_currency.strip()), s, "quote_currency", "must not be empty", "")
+        _require(len(self.symbols) > 0, s, "symbols", "must name at least one symbol", ())
+        seen: set[str] = set()
+        for symbol in self.symbols:
+            base, slash, quote = symbol.partition("/")
+            well_formed = bool(slash and base and quote) and not any(c.isspace() for c in symbol)
+            _require(
+                well_formed,
+                s,
+                "symbols",
+                "must hold ccxt unified symbols like 'BTC/USDT'",
+                symbol,
+            )
+            _require(symbol not in seen, s, "symbols", "must not repeat a symbol", symbol)
+            seen.add(symbol)
+        _number(s, "event_history", self.event_history, ge=0)
+
+
+class DataConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[data]``: recorded market data for backtests and replays.
+
+    Keys
+    ----
+    path : str, default ``"data/binance_spot/btcusdt_20240808.gz"``
+        File of recorded venue messages, relative to the working directory.
+    venue : str, default ``"binance-spot"``
+        Wire format of the recording; only ``binance-spot`` is known.
+    """
+
+    path: str = "data/binance_spot/btcusdt_20240808.gz"
+    venue: str = "binance-spot"
+
+    def __post_init__(self) -> None:
+        _one_of("data", "venue", self.venue, VENUE_DATA_FORMATS)
+
+
+class MarketDataConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[market_data]``: preallocated market-data buffers.
+
+    Keys
+    ----
+    book_capacity : int, default ``8192``
+        Price levels per side of each L2 book; > 0.
+    trade_ring_capacity : int, default ``65536``
+        Trades kept per symbol in the trade ring buffer; > 0.
+    """
+
+    book_capacity: int = 8192
+    trade_ring_capacity: int = 65536
+
+    def __post_init__(self) -> None:
+        _number("market_data", "book_capacity", self.book_capacity, gt=0)
+        _number("market_data", "trade_ring_capacity", self.trade_ring_capacity, gt=0)
+
+
+class StrategyConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[strategy]``: the strategy and its parameters.
+
+    Keys
+    ----
+    name : str, default ``"ema_momentum"``
+        Registered name of the strategy to run.
+    fast_period : int, default ``12``
+        Fast EMA period; >= 1.
+    slow_period : int, default ``26``
+        Slow EMA period; > ``fast_period``.
+    rsi_period : int, default ``14``
+        RSI period; >= 1.
+    rsi_overbought : float, default ``70.0``
+        RSI level above which longs are not opened; <= 100.
+    rsi_oversold : float, default ``30.0``
+        RSI level below which shorts are not opened; >= 0 and < ``rsi_overbought``.
+    cooldown_s : float, default ``5.0``
+        Seconds between two signals for one symbol; >= 0.
+    position_fraction : float, default ``0.2``
+        Fraction of equity a full-confidence signal targets; 0 < x <= 1.
+    """
+
+    name: str = "ema_momentum"
+    fast_period: int = 12
+    slow_period: int = 26
+    rsi_period: int = 14
+    rsi_overbought: float = 70.0
+    rsi_oversold: float = 30.0
+    cooldown_s: float = 5.0
+    position_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        s = "strategy"
+        _require(bool(self.name.strip()), s, "name", "must not be empty", self.name)
+        _number(s, "fast_period", self.fast_period, ge=1)
+        _require(
+            self.slow_period > self.fast_period,
+            s,
+            "slow_period",
+            f"must be > {{section}}.fast_period ({self.fast_period})",
+            self.slow_period,
+            related=("fast_period",),
+        )
+        _number(s, "rsi_period", self.rsi_period, ge=1)
+        _number(s, "rsi_overbought", self.rsi_overbought, le=100)
+        _number(s, "rsi_oversold", self.rsi_oversold, ge=0)
+        _require(
+            self.rsi_oversold < self.rsi_overbought,
+            s,
+            "rsi_oversold",
+            f"must be < {{section}}.rsi_overbought ({_show(self.rsi_overbought)})",
+            self.rsi_oversold,
+            related=("rsi_overbought",),
+        )
+        _number(s, "cooldown_s", self.cooldown_s, ge=0)
+        _number(s, "position_fraction", self.position_fraction, gt=0, le=1)
+
+
+class RiskConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[risk]``: pre-trade limits; percentages are fractions of equity.
+
+    Keys
+    ----
+    min_confidence : float, default ``0.55``
+        Signals below this confidence are rejected; between 0 and 1.
+    max_position_pct : float, default ``0.25``
+        Largest single position; > 0.
+    max_leverage : float, default ``10.0``
+        Gross exposure / equity; > 0.
+    price_collar_pct : float, default ``0.05``
+        Largest distance of a limit price from the reference price; > 0.
+    max_var_pct : float, default ``0.02``
+        Largest 95 %, 1-day VaR; > 0.
+    max_cvar_pct : float, default ``0.05``
+        Largest CVaR (expected shortfall); > 0.
+    max_sector_pct : float, default ``0.30``
+        Largest exposure to one sector; > 0.
+    stop_loss_pct : float, default ``0.02``
+        Loss from entry that closes a position; > 0.
+    take_profit_pct : float, default ``0.05``
+        Gain from entry that closes a position; > 0.
+    """
+
+    min_confidence: float = 0.55
+    max_position_pct: float = 0.25
+    max_leverage: float = 10.0
+    price_collar_pct: float = 0.05
+    max_var_pct: float = 0.02
+    max_cvar_pct: float = 0.05
+    max_sector_pct: float = 0.30
+    stop_loss_pct: float = 0.02
+    take_profit_pct: float = 0.05
+
+    def __post_init__(self) -> None:
+        s = "risk"
+        _number(s, "min_confidence", self.min_confidence, ge=0, le=1)
+        for field in (
+            "max_position_pct",
+            "max_leverage",
+            "price_collar_pct",
+            "max_var_pct",
+            "max_cvar_pct",
+            "max_sector_pct",
+            "stop_loss_pct",
+            "take_profit_pct",
+        ):
+            _number(s, field, getattr(self, field), gt=0)
+
+
+class PaperConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[paper]``: the simulated venue used by backtest and paper modes.
+
+    Keys
+    ----
+    maker_fee : float, default ``0.001``
+        Fee on passive fills as a fraction of notional; negative is a rebate;
+        > -0.01 and < 0.1.
+    taker_fee : float, default ``0.001``
+        Fee on aggressive fills, same units and bounds as ``maker_fee``.
+    latency_us : int, default ``1000``
+        Order entry latency in microseconds; >= 0.
+    seed : int, default ``0``
+        Seed of the venue's random generator; >= 0.
+    """
+
+    maker_fee: float = 0.001
+    taker_fee: float = 0.001
+    latency_us: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        s = "paper"
+        _number(s, "maker_fee", self.maker_fee, gt=-0.01, lt=0.1)
+        _number(s, "taker_fee", self.taker_fee, gt=-0.01, lt=0.1)
+        _number(s, "latency_us", self.latency_us, ge=0)
+        _number(s, "seed", self.seed, ge=0)
+
+
+class LoggingConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[logging]``: see ``engine.log.configure_logging``.
+
+    Keys
+    ----
+    level : str, default ``"INFO"``
+        DEBUG, INFO, WARNING, ERROR or CRITICAL; any case, stored upper-case.
+    format : str, default ``"auto"``
+        Terminal format: ``text``, ``json``, or ``auto`` (text on a terminal,
+        JSON otherwise); any case, stored lower-case.
+    file : str, default ``""``
+        Path of a JSON-lines log file; empty means no file.
+    """
+
+    level: str = "INFO"
+    format: str = "auto"
+    file: str = ""
+
+    def __post_init__(self) -> None:
+        _one_of("logging", "level", self.level.upper(), LOG_LEVELS)
+        _one_of("logging", "format", self.format.lower(), LOG_FORMATS)
+        msgspec.structs.force_setattr(self, "level", self.level.upper())
+        msgspec.structs.force_setattr(self, "format", self.format.lower())
+
+
+_BINANCE_REST_URL = "https://api.binance.com"
+_BINANCE_WS_URL = "wss://stream.binance.com:9443"
+
+
+class VenueConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[venues.<venue>]``: base URLs of one venue, overridable for the local emulator.
+
+    Keys
+    ----
+    rest_url : str
+        REST base URL (``http://`` or ``https://``).
+    ws_url : str
+        WebSocket base URL (``ws://`` or ``wss://``).
+
+    The class defaults are Binance spot's; :class:`VenuesConfig` gives every
+    venue its own defaults, and :func:`load_config` fills the keys a partial
+    ``[venues.<venue>]`` table leaves out from that venue's defaults.
+    """
+
+    rest_url: str = _BINANCE_REST_URL
+    ws_url: str = _BINANCE_WS_URL
+
+    def __post_init__(self) -> None:
+        s = "venue"
+        _require(
+            self.rest_url.startswith(("http://", "https://")),
+            s,
+            "rest_url",
+            "must start with http:// or https://",
+            self.rest_url,
+        )
+        _require(
+            self.ws_url.startswith(("ws://", "wss://")),
+            s,
+            "ws_url",
+            "must start with ws:// or wss://",
+            self.ws_url,
+        )
+
+
+def _binance_spot() -> VenueConfig:
+    return VenueConfig(rest_url=_BINANCE_REST_URL, ws_url=_BINANCE_WS_URL)
+
+
+def _binance_usdm() -> VenueConfig:
+    return VenueConfig(rest_url="https://fapi.binance.com", ws_url="wss://fstream.binance.com")
+
+
+def _bybit() -> VenueConfig:
+    return VenueConfig(rest_url="https://api.bybit.com", ws_url="wss://stream.bybit.com")
+
+
+class VenuesConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[venues]``: per-venue base URLs.
+
+    Keys
+    ----
+    binance : VenueConfig
+        Spot; defaults ``https://api.binance.com`` and
+        ``wss://stream.binance.com:9443``.
+    binance_usdm : VenueConfig
+        USD-M futures; defaults ``https://fapi.binance.com`` and
+        ``wss://fstream.binance.com``.
+    bybit : VenueConfig
+        v5; defaults ``https://api.bybit.com`` and ``wss://stream.bybit.com``
+        (the adapter appends ``/v5/public/spot`` etc. to ``ws_url``).
+    """
+
+    binance: VenueConfig = msgspec.field(default_factory=_binance_spot)
+    binance_usdm: VenueConfig = msgspec.field(default_factory=_binance_usdm)
+    bybit: VenueConfig = msgspec.field(default_factory=_bybit)
+
+
+class Config(msgspec.Struct, **_STRUCT_OPTIONS):
+    """The whole configuration: one field per TOML section, each with its defaults.
+
+    See each section's Struct for its keys, and :func:`load_config` to build
+    one from a file and the environment.  ``Config()`` is the default config.
+    """
+
+    engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
+    data: DataConfig = msgspec.field(default_factory=DataConfig)
+    market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
+    strategy: StrategyConfig = msgspec.field(default_factory=StrategyConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the effective configuration as JSON-ready nested dicts (tuples become lists).
+
+        Config holds no secrets, so the result is safe to print or serve.
+
+        Examples
+        --------
+        >>> Config().to_dict()["risk"]["max_leverage"]
+        10.0
+        """
+        result: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(self))
+        return result
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+def _is_section(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _field_types(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    return {f.name: f.type for f in msgspec.structs.fields(struct)}
+
+
+def _leaf_types(struct: type[msgspec.Struct] = Config, prefix: str = "") -> dict[str, Any]:
+    """Map every dotted leaf key (``risk.max_leverage``) to its Python type."""
+    leaves: dict[str, Any] = {}
+    for name, tp in _field_types(struct).items():
+        if _is_section(tp):
+            leaves.update(_leaf_types(tp, f"{prefix}{name}."))
+        else:
+            leaves[prefix + name] = tp
+    return leaves
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.replace(".", "__").upper()
+
+
+def _suggest(key: str, candidates: list[str], render: Any = repr) -> str:
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+    return f" (did you mean {render(close[0])}?)" if close else ""
+
+
+def _check_keys(
+    table: Mapping[str, Any], struct: type[msgspec.Struct], prefix: str, origin: str
+) -> None:
+    """Reject keys that name no field, recursively, before msgspec sees the data."""
+    types = _field_types(struct)
+    for name, value in table.items():
+        key = prefix + name
+        if name not in types:
+            hint = _suggest(key, list(_leaf_types()) + _section_keys())
+            raise ConfigError(f"unknown config key {key!r} in {origin}{hint}", key=key)
+        tp = types[name]
+        if _is_section(tp):
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{key} must be a table, was {_show(value)} (from {origin})", key=key
+                )
+            _check_keys(value, tp, key + ".", origin)
+
+
+def _section_keys(struct: type[msgspec.Struct] = Config, prefix: str = "") -> list[str]:
+    keys = []
+    for name, tp in _field_types(struct).items():
+        if _is_section(tp):
+            keys.append(prefix + name)
+            keys.extend(_section_keys(tp, f"{prefix}{name}."))
+    return keys
+
+
+def _read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    shown = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {shown} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {shown}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {shown} is not valid UTF-8: {e.reason}") from None
+    except tomllib.TOMLDecodeError as e:
+        # tomllib's message ends with "(at line N, column M)".
+        raise ConfigError(f"cannot parse config file {shown}: {e}") from None
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _parse_env_value(key: str, name: str, text: str, tp: Any) -> Any:
+    """Turn an environment string into a value of the field's type."""
+
+    def fail(kind: str) -> ConfigError:
+        return ConfigError(f"{key} must be {kind}, was {text!r} (from {name})", key=key)
+
+    if tp is str:
+        return text
+    stripped = text.strip()
+    if tp is bool:
+        if stripped.lower() in _TRUE:
+            return True
+        if stripped.lower() in _FALSE:
+            return False
+        raise fail("a boolean (true/false, 1/0, yes/no)")
+    if tp is int:
+        try:
+            return int(stripped)
+        except ValueError:
+            raise fail("an integer") from None
+    if tp is float:
+        try:
+            return float(stripped)
+        except ValueError:
+            raise fail("a number") from None
+    # tuple[str, ...]: a JSON array, or comma-separated items.
+    if stripped.startswith("["):
+        try:
+            items = msgspec.json.decode(stripped)
+        except msgspec.DecodeError:
+            raise fail("a JSON array or comma-separated list") from None
+        if not isinstance(items, list):
+            raise fail("a JSON array or comma-separated list")
+        return items
+    return [item.strip() for item in stripped.split(",") if item.strip()]
+
+
+def _env_overrides(
+    env: Mapping[str, str], leaves: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the ``ATS_*`` overrides as a nested table and the variable behind each key."""
+    table: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    by_env_name = {_env_name(key): key for key in leaves}
+    sections = {_env_name(key): key for key in _section_keys()}
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in NON_CONFIG_ENV_VARS:
+            continue
+        if name.endswith(SECRET_ENV_SUFFIXES):
+            continue
+        key = by_env_name.get(name)
+        if key is None:
+            if name in sections:
+                raise ConfigError(
+                    f"environment variable {name} names the section {sections[name]!r}, "
+                    f"not a key; set {name}__<KEY> instead",
+                    key=sections[name],
+                )
+            path = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+            hint = _suggest(name, list(by_env_name), render=str)
+            raise ConfigError(
+                f"unknown config key {path!r} from environment variable {name}{hint}; "
+                f"sections are joined by '__' (ATS_RISK__MAX_LEVERAGE)",
+                key=path,
+            )
+        value = _parse_env_value(key, name, env[name], leaves[key])
+        *parents, leaf = key.split(".")
+        node = table
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+        sources[key] = name
+    return table, sources
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[prefix + name] = value
+    return flat
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> None:
+    for name, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(name), dict):
+            _merge(base[name], value)
+        else:
+            base[name] = value
+
+
+_ERROR_AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$")
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_EXPECTED = re.compile(r"^Expected `(?P<type>[^`]+)`, got `[^`]+`$")
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "a boolean",
+    "array": "a list",
+    "object": "a table",
+}
+
+
+def _translate(
+    error: msgspec.ValidationError, merged: Mapping[str, Any], sources: Mapping[str, str]
+) -> ConfigError:
+    """Rewrite a msgspec error (``... - at `$.risk.max_leverage```) as a one-line ConfigError."""
+    match = _ERROR_AT.match(str(error))
+    message, path = (match["message"], match["path"]) if match else (str(error), "")
+    parts = _PATH_PART.findall(path)
+    dotted = ".".join(name for name, _ in parts if name)
+    cause = error.__cause__
+    if isinstance(cause, _InvalidFieldError):
+        key = f"{dotted}.{cause.field}"
+        origins = [sources.get(k) for k in (key, *(f"{dotted}.{r}" for r in cause.related))]
+        source = ", ".join(dict.fromkeys(o for o in origins if o is not None))
+        return ConfigError(cause.render(dotted, source), key=key)
+
+    value: Any = merged
+    shown_key = ""
+    for name, index in parts:
+        value = value[name] if name else value[int(index)]
+        shown_key += f".{name}" if name else f"[{index}]"
+    shown_key = shown_key.lstrip(".")
+    source = sources.get(dotted)
+    suffix = f" (from {source})" if source is not None else ""
+    expected = _EXPECTED.match(message)
+    if expected is not None:
+        kind = _TYPE_WORDS.get(expected["type"], expected["type"])
+        text = f"{shown_key} must be {kind}, was {_show(value)}{suffix}"
+    else:
+        text = f"{shown_key} is invalid ({message}), was {_show(value)}{suffix}"
+    return ConfigError(text, key=dotted or None)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the configuration from defaults, an optional TOML file and the environment.
+
+    Parameters
+    ----------
+    path
+        TOML file to read; ``None`` uses the defaults only (plus ``env``).
+        The CLI passes ``os.environ.get(CONFIG_PATH_ENV_VAR)`` or its own flag.
+    env
+        Environment to read ``ATS_*`` overrides from; defaults to ``os.environ``.
+
+    Returns
+    -------
+    Config
+        The validated, frozen configuration.
+
+    Raises
+    ------
+    ConfigError
+        With a one-line message naming the key, the value, the bound and its
+        source, if the file is missing or malformed, a key or ``ATS_*``
+        variable is unknown, or a value has the wrong type or is out of range.
+
+    Examples
+    --------
+    >>> load_config(env={"ATS_RISK__MAX_LEVERAGE": "5"}).risk.max_leverage
+    5.0
+    """
+    if env is None:
+        env = os.environ
+    leaves = _leaf_types()
+    merged: dict[str, Any] = Config().to_dict()
+    sources: dict[str, str] = {}
+    if path is not None:
+        origin = os.fspath(path)
+        table = _read_toml(path)
+        _check_keys(table, Config, "", origin)
+        _merge(merged, table)
+        sources.update(dict.fromkeys(_flatten(table), origin))
+    overrides, env_sources = _env_overrides(env, leaves)
+    _merge(merged, overrides)
+    sources.update(env_sources)
+    try:
+        return msgspec.convert(merged, Config)
+    except msgspec.ValidationError as e:
+        raise _translate(e, merged, sources) from None

@@ -1,0 +1,416 @@
+"""The trading engine: market data → strategy → risk → execution → portfolio.
+
+:class:`TradingEngine` is the :class:`engine.protocols.MarketDataSink` of the
+market-data adapters and the :class:`engine.protocols.ExecutionReportSink` of
+the order gateway. It runs synchronously on the event-loop thread: per trade,
+one indicator kernel call inside the strategy, and (rarely) a signal, a risk
+kernel call and an order. Events go on the bus only for those rare outcomes;
+per-tick work builds no events, dicts or log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.config import Config
+from engine.events import (
+    EngineStarted,
+    EngineStopped,
+    OrderCancelled,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    PositionClosed,
+    PositionOpened,
+    PositionUpdated,
+    RiskCheckFailed,
+    RiskCheckPassed,
+    SignalExecuted,
+    SignalGenerated,
+    SignalRejected,
+)
+from engine.execution import ExecutionEngine, OrderValidationError
+from engine.instruments import InstrumentRegistry
+from engine.market import SymbolMarket
+from engine.orders import Order, OrderStatus, OrderType, Side
+from engine.portfolio import CLOSED, OPENED, Portfolio
+from engine.protocols import OrderGateway
+from engine.risk import RiskManager
+from engine.state import EngineState, EngineStateMachine, TradingMode
+from engine.strategy import BaseStrategy, TradingSignal
+
+__all__ = ["EngineCounters", "TradingEngine"]
+
+_log = logging.getLogger("ats.engine")
+
+_NS = 1_000_000_000
+
+
+class EngineCounters:
+    """Outcome counters of one engine run."""
+
+    __slots__ = ("fills", "orders", "rejected", "signals", "signals_rejected")
+
+    def __init__(self) -> None:
+        self.signals = 0
+        self.signals_rejected = 0
+        self.orders = 0
+        self.fills = 0
+        self.rejected = 0
+
+
+class TradingEngine:
+    """Single-process engine for one account.
+
+    Parameters
+    ----------
+    config : Config
+        The loaded configuration.
+    instruments : InstrumentRegistry
+        Tradable instruments; ``engine.symbols`` must all be in it.
+    clock : Clock
+        Simulated clock in backtests, wall clock otherwise.
+    strategy : BaseStrategy
+        The strategy fed with every trade.
+    bus : EventBus, optional
+        Created with ``engine.event_history`` when omitted.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        instruments: InstrumentRegistry,
+        clock: Clock,
+        strategy: BaseStrategy,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.config = config
+        self.mode = TradingMode(config.engine.mode)
+        self.instruments = instruments
+        self.clock = clock
+        self.strategy = strategy
+        self.bus = bus if bus is not None else EventBus(config.engine.event_history)
+        self.state = EngineStateMachine()
+        self.portfolio = Portfolio(config.engine.initial_cash, config.engine.quote_currency)
+        self.risk = RiskManager(config.risk)
+        self.execution = ExecutionEngine()
+        self.counters = EngineCounters()
+        self.markets: dict[str, SymbolMarket] = {}
+        for symbol in config.engine.symbols:
+            self.markets[symbol] = SymbolMarket(
+                instruments.get(symbol),
+                config.market_data.book_capacity,
+                config.market_data.trade_ring_capacity,
+            )
+        self._gateway: OrderGateway | None = None
+        self._trading = False
+        self._equity_interval_ns = _NS
+        self._next_equity_ts = 0
+        self._signal_confidence: dict[str, float] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def set_gateway(self, gateway: OrderGateway) -> None:
+        """Route orders to ``gateway`` (done by the composition root before start)."""
+        self._gateway = gateway
+
+    def start(self) -> None:
+        """Initialize and enter RUNNING."""
+        self.state.transition(EngineState.INITIALIZING)
+        if self._gateway is None:
+            self.state.transition(EngineState.ERROR)
+            raise RuntimeError("engine has no order gateway; call set_gateway() before start()")
+        self.strategy.warm_up()
+        self.risk.warm_up()
+        self.state.transition(EngineState.RUNNING)
+        self._trading = True
+        self.bus.publish(EngineStarted(ts=self.clock.now_ns(), mode=str(self.mode)))
+
+    def pause(self) -> None:
+        """Stop generating signals (market data keeps flowing)."""
+        self.state.transition(EngineState.PAUSED)
+        self._trading = False
+
+    def resume(self) -> None:
+        """Resume generating signals."""
+        self.state.transition(EngineState.RUNNING)
+        self._trading = True
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Leave RUNNING/PAUSED/ERROR and reach STOPPED."""
+        self.state.transition(EngineState.STOPPING)
+        self._trading = False
+        ts = self.clock.now_ns()
+        self.portfolio.record_equity(ts)
+        self.state.transition(EngineState.STOPPED)
+        self.bus.publish(EngineStopped(ts=ts, reason=reason))
+
+    # -- market data (MarketDataSink) ----------------------------------------------------------
+
+    def on_trade(self, market: SymbolMarket, ts_recv: int) -> None:
+        """Feed the trade to the strategy; act on a signal; mark to market."""
+        ts = self.clock.now_ns()
+        portfolio = self.portfolio
+        position = portfolio.positions.get(market.symbol)
+        if self._trading:
+            signal = self.strategy.generate_signal(
+                market, ts, 0.0 if position is None else position.quantity
+            )
+            if signal is not None:
+                self.submit_signal(signal)
+                position = portfolio.positions.get(market.symbol)
+        if position is not None:
+            position.mark_price = market.last_price
+        if ts >= self._next_equity_ts:
+            portfolio.record_equity(ts)
+            self._next_equity_ts = ts + self._equity_interval_ns
+
+    def on_book(self, market: SymbolMarket, ts_recv: int) -> None:
+        """Nothing to do per book update yet (the venue reads the book directly)."""
+
+    def on_ticker(self, market: SymbolMarket, ts_recv: int) -> None:
+        """Nothing to do per ticker yet."""
+
+    # -- signals → orders ----------------------------------------------------------------------
+
+    def submit_signal(self, signal: TradingSignal) -> Order | None:
+        """Size, validate, risk-check and send ``signal``; return the order sent, if any."""
+        bus = self.bus
+        ts = self.clock.now_ns()
+        counters = self.counters
+        counters.signals += 1
+        signal_id = counters.signals
+        bus.publish(
+            SignalGenerated(
+                ts=ts,
+                signal_id=signal_id,
+                symbol=signal.symbol,
+                side=signal.side,
+                confidence=signal.confidence,
+                price=signal.price,
+                quantity=signal.quantity,
+                strategy=signal.strategy_name,
+            )
+        )
+        market = self.markets.get(signal.symbol)
+        if market is None:
+            return self._reject_signal(signal_id, signal.symbol, f"unknown symbol {signal.symbol}")
+        if not self.strategy.validate_signal(signal):
+            return self._reject_signal(signal_id, signal.symbol, "signal failed validation")
+        portfolio = self.portfolio
+        position = portfolio.positions.get(signal.symbol)
+        position_qty = 0.0 if position is None else position.quantity
+        quantity = signal.quantity
+        if quantity <= 0.0:
+            quantity = self.strategy.calculate_position_size(signal, portfolio.equity, position_qty)
+        if quantity <= 0.0:
+            return self._reject_signal(
+                signal_id, signal.symbol, f"nothing to {signal.side.lower()} (position 0)"
+            )
+        side = Side(signal.side)
+        instrument = market.instrument
+        # Market orders execute at the touch; value and collar-check them there.
+        touch = market.ask_price if side is Side.BUY else market.bid_price
+        bid, _, ask, _ = market.book.best()
+        book_touch = ask if side is Side.BUY else bid
+        if not math.isnan(book_touch):
+            touch = book_touch
+        if math.isnan(touch):
+            touch = signal.price
+        try:
+            order = self.execution.build_order(
+                instrument=instrument,
+                side=side,
+                order_type=OrderType.MARKET,
+                quantity=quantity,
+                price=touch,
+                ts=ts,
+                strategy=signal.strategy_name,
+            )
+        except OrderValidationError as exc:
+            return self._reject_signal(signal_id, signal.symbol, str(exc))
+        decision = self.risk.check(
+            symbol=signal.symbol,
+            side_sign=side.sign,
+            quantity=order.quantity,
+            price=touch,
+            reference_price=market.reference_price(),
+            confidence=signal.confidence,
+            position_qty=position_qty,
+            gross_exposure=portfolio.gross_exposure,
+            equity=portfolio.equity,
+            multiplier=instrument.contract_multiplier,
+        )
+        coid = order.client_order_id
+        if not decision.passed:
+            bus.publish(
+                RiskCheckFailed(
+                    ts=ts,
+                    client_order_id=coid,
+                    symbol=signal.symbol,
+                    check=decision.check,
+                    reason=decision.reason,
+                )
+            )
+            counters.rejected += 1
+            bus.publish(OrderRejected(ts=ts, client_order_id=coid, symbol=signal.symbol,
+                                      reason=decision.reason))  # fmt: skip
+            return self._reject_signal(signal_id, signal.symbol, decision.reason)
+        bus.publish(RiskCheckPassed(ts=ts, client_order_id=coid, symbol=signal.symbol))
+        self.execution.track(order)
+        counters.orders += 1
+        bus.publish(
+            OrderPlaced(
+                ts=ts,
+                client_order_id=coid,
+                symbol=order.symbol,
+                venue=order.venue,
+                side=str(order.side),
+                order_type=str(order.order_type),
+                quantity=order.quantity,
+                price=touch,
+            )
+        )
+        bus.publish(SignalExecuted(ts=ts, signal_id=signal_id, client_order_id=coid))
+        assert self._gateway is not None  # start() guarantees it
+        self._gateway.submit_order(order, ts)
+        return order
+
+    def _reject_signal(self, signal_id: int, symbol: str, reason: str) -> None:
+        self.counters.signals_rejected += 1
+        self.bus.publish(
+            SignalRejected(
+                ts=self.clock.now_ns(), signal_id=signal_id, symbol=symbol, reason=reason
+            )
+        )
+        return None
+
+    # -- execution reports (ExecutionReportSink) -----------------------------------------------
+
+    def _order(self, client_order_id: str) -> Order | None:
+        order = self.execution.orders.get(client_order_id)
+        if order is None:
+            _log.warning(
+                "execution report for an unknown order ignored",
+                extra={"fields": {"client_order_id": client_order_id}},
+            )
+        return order
+
+    def on_order_accepted(self, client_order_id: str, ts: int) -> None:
+        """Mark the order ACCEPTED."""
+        order = self._order(client_order_id)
+        if order is not None and order.status is OrderStatus.NEW:
+            order.transition(OrderStatus.ACCEPTED, ts)
+
+    def on_order_rejected(self, client_order_id: str, reason: str, ts: int) -> None:
+        """Mark the order REJECTED and publish ORDER_REJECTED."""
+        order = self._order(client_order_id)
+        if order is None:
+            return
+        order.transition(OrderStatus.REJECTED, ts)
+        order.reject_reason = reason
+        self.counters.rejected += 1
+        self.bus.publish(
+            OrderRejected(
+                ts=ts, client_order_id=client_order_id, symbol=order.symbol, reason=reason
+            )
+        )
+
+    def on_order_cancelled(self, client_order_id: str, reason: str, ts: int) -> None:
+        """Mark the order CANCELLED and publish ORDER_CANCELLED."""
+        order = self._order(client_order_id)
+        if order is None:
+            return
+        order.transition(OrderStatus.CANCELLED, ts)
+        self.bus.publish(
+            OrderCancelled(
+                ts=ts, client_order_id=client_order_id, symbol=order.symbol, reason=reason
+            )
+        )
+
+    def on_fill(
+        self,
+        client_order_id: str,
+        quantity: float,
+        price: float,
+        fee: float,
+        liquidity: str,
+        ts: int,
+    ) -> None:
+        """Book a fill into the order and the portfolio; publish fill and position events."""
+        order = self._order(client_order_id)
+        if order is None:
+            return
+        order.record_fill(quantity, price, ts)
+        self.counters.fills += 1
+        portfolio = self.portfolio
+        result = portfolio.apply_fill(order.symbol, order.side.sign, quantity, price, fee)
+        bus = self.bus
+        bus.publish(
+            OrderFilled(
+                ts=ts,
+                client_order_id=client_order_id,
+                fill_id=portfolio.fills,
+                symbol=order.symbol,
+                venue=order.venue,
+                side=str(order.side),
+                quantity=quantity,
+                price=price,
+                fee=fee,
+                fee_currency=portfolio.currency,
+                liquidity=liquidity,
+                leaves_quantity=order.leaves_quantity,
+            )
+        )
+        position = portfolio.positions[order.symbol]
+        if result == OPENED:
+            bus.publish(
+                PositionOpened(
+                    ts=ts,
+                    symbol=order.symbol,
+                    quantity=position.quantity,
+                    average_price=position.average_price,
+                )
+            )
+        elif result == CLOSED:
+            bus.publish(
+                PositionClosed(ts=ts, symbol=order.symbol, realized_pnl=position.realized_pnl)
+            )
+        else:
+            bus.publish(
+                PositionUpdated(
+                    ts=ts,
+                    symbol=order.symbol,
+                    quantity=position.quantity,
+                    average_price=position.average_price,
+                    realized_pnl=position.realized_pnl,
+                )
+            )
+        portfolio.record_equity(ts)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Return the run's outcome counters and account values (plain Python types)."""
+        p = self.portfolio
+        c = self.counters
+        return {
+            "signals": c.signals,
+            "signals_rejected": c.signals_rejected,
+            "orders": c.orders,
+            "fills": c.fills,
+            "rejected": c.rejected,
+            "realized_pnl": p.realized_pnl,
+            "unrealized_pnl": p.unrealized_pnl,
+            "fees": p.fees,
+            "cash": p.cash,
+            "positions": {s: pos.quantity for s, pos in p.positions.items()},
+            "equity": p.equity,
+            "max_drawdown": p.max_drawdown,
+            "risk_denials": dict(self.risk.failed),
+            "handler_errors": self.bus.total_handler_errors,
+        }

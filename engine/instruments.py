@@ -1,0 +1,186 @@
+"""Instruments: what can be traded, with the exchange's increments and limits.
+
+Symbols are ccxt unified symbols (``BTC/USDT`` spot, ``BTC/USDT:USDT`` linear
+perpetual); the venue-native symbol (``BTCUSDT``) lives only inside adapters
+and in :attr:`Instrument.venue_symbol`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from enum import StrEnum
+
+import msgspec
+
+__all__ = [
+    "AssetClass",
+    "Instrument",
+    "InstrumentRegistry",
+    "UnknownSymbolError",
+    "default_instruments",
+]
+
+
+class AssetClass(StrEnum):
+    """Asset classes the concentration limits group by."""
+
+    CRYPTO = "crypto"
+    FOREX = "forex"
+    STOCK = "stock"
+    FUTURE = "future"
+    COMMODITY = "commodity"
+
+
+class UnknownSymbolError(KeyError):
+    """A symbol that no configured instrument matches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown symbol"
+
+
+class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+    """A tradable instrument on one venue.
+
+    Parameters
+    ----------
+    symbol : str
+        ccxt unified symbol, e.g. ``BTC/USDT``.
+    venue : str
+        Venue id, e.g. ``binance``.
+    venue_symbol : str
+        The venue's own name, e.g. ``BTCUSDT``.
+    base, quote : str
+        Base and quote currencies.
+    asset_class : AssetClass
+        Used by exposure and concentration limits.
+    sector : str
+        Free-form sector label (``"crypto-l1"``, ``"technology"``...).
+    tick_size : float
+        Price increment (> 0).
+    lot_size : float
+        Quantity increment (> 0).
+    min_notional : float
+        Smallest order value in the quote currency (>= 0).
+    contract_multiplier : float
+        Quote value of one unit of quantity per unit of price (1 for spot).
+    """
+
+    symbol: str
+    venue: str
+    venue_symbol: str
+    base: str
+    quote: str
+    asset_class: AssetClass = AssetClass.CRYPTO
+    sector: str = "crypto"
+    tick_size: float
+    lot_size: float
+    min_notional: float = 0.0
+    contract_multiplier: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("tick_size", "lot_size", "contract_multiplier"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{self.symbol}: {name} must be > 0, was {value}")
+        if not self.min_notional >= 0:
+            raise ValueError(f"{self.symbol}: min_notional must be >= 0, was {self.min_notional}")
+
+    def price_to_ticks(self, price: float) -> int:
+        """Return the price as an integer number of ticks (nearest)."""
+        return round(price / self.tick_size)
+
+    def ticks_to_price(self, ticks: int) -> float:
+        """Return the price of an integer tick count."""
+        return round(ticks * self.tick_size, _decimals(self.tick_size))
+
+    def round_price(self, price: float) -> float:
+        """Round ``price`` to the nearest tick."""
+        return self.ticks_to_price(self.price_to_ticks(price))
+
+    def round_quantity(self, quantity: float) -> float:
+        """Round ``quantity`` down to the lot size (never size up an order)."""
+        lots = math.floor(quantity / self.lot_size + 1e-9)
+        return round(lots * self.lot_size, _decimals(self.lot_size))
+
+
+def _decimals(step: float) -> int:
+    """Decimal places needed to print multiples of ``step`` exactly (0.01 → 2)."""
+    return max(0, -math.floor(math.log10(step) + 1e-9)) + 2
+
+
+class InstrumentRegistry:
+    """Instruments by unified symbol; unknown symbols are an error that names them."""
+
+    __slots__ = ("_by_symbol", "_by_venue_symbol")
+
+    def __init__(self, instruments: list[Instrument] | tuple[Instrument, ...] = ()) -> None:
+        self._by_symbol: dict[str, Instrument] = {}
+        self._by_venue_symbol: dict[tuple[str, str], Instrument] = {}
+        for instrument in instruments:
+            self.add(instrument)
+
+    def add(self, instrument: Instrument) -> None:
+        """Register ``instrument`` (replacing one with the same symbol)."""
+        self._by_symbol[instrument.symbol] = instrument
+        self._by_venue_symbol[(instrument.venue, instrument.venue_symbol)] = instrument
+
+    def get(self, symbol: str) -> Instrument:
+        """Return the instrument for ``symbol`` or raise :class:`UnknownSymbolError`."""
+        try:
+            return self._by_symbol[symbol]
+        except KeyError:
+            known = ", ".join(sorted(self._by_symbol)) or "none"
+            raise UnknownSymbolError(f"unknown symbol '{symbol}' (known: {known})") from None
+
+    def by_venue_symbol(self, venue: str, venue_symbol: str) -> Instrument:
+        """Return the instrument a venue calls ``venue_symbol``."""
+        try:
+            return self._by_venue_symbol[(venue, venue_symbol)]
+        except KeyError:
+            raise UnknownSymbolError(
+                f"unknown symbol '{venue_symbol}' on venue '{venue}'"
+            ) from None
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._by_symbol
+
+    def __iter__(self) -> Iterator[Instrument]:
+        return iter(self._by_symbol.values())
+
+    def __len__(self) -> int:
+        return len(self._by_symbol)
+
+
+def default_instruments() -> InstrumentRegistry:
+    """Return the built-in instruments (Binance spot filters as published for BTCUSDT/ETHUSDT).
+
+    Binance spot ``exchangeInfo`` for BTCUSDT: PRICE_FILTER tickSize 0.01,
+    LOT_SIZE stepSize 0.00001, NOTIONAL minNotional 5.
+    """
+    return InstrumentRegistry(
+        [
+            Instrument(
+                symbol="BTC/USDT",
+                venue="binance",
+                venue_symbol="BTCUSDT",
+                base="BTC",
+                quote="USDT",
+                sector="crypto-l1",
+                tick_size=0.01,
+                lot_size=0.00001,
+                min_notional=5.0,
+            ),
+            Instrument(
+                symbol="ETH/USDT",
+                venue="binance",
+                venue_symbol="ETHUSDT",
+                base="ETH",
+                quote="USDT",
+                sector="crypto-l1",
+                tick_size=0.01,
+                lot_size=0.0001,
+                min_notional=5.0,
+            ),
+        ]
+    )

@@ -1,0 +1,209 @@
+"""L2 order book kernels over integer price ticks.
+
+Layout: one book is two sides, each a pair of arrays ``ticks[side, :n]``
+(int64) and ``qtys[side, :n]`` (float64) with ``n = counts[side]``. Both
+sides are kept sorted ascending by *key*, where the key of a bid is its tick
+and the key of an ask is minus its tick. The best level of each side is
+therefore the **last** element, and updates near the touch (by far the most
+frequent) shift only a few elements.
+
+Prices are converted to ticks once, here, with ``round(price / tick_size)``
+so level lookups are exact. Quantities are float64 as received. A quantity of
+0 deletes the level (exchange convention); deleting a level that is not in
+the book is a no-op.
+
+Kernels return status codes (see ``BOOK_*``) and never raise: a side that
+would exceed its capacity returns ``BOOK_OVERFLOW`` and is left unchanged for
+the level that did not fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "ASK",
+    "BID",
+    "BOOK_BAD_LEVEL",
+    "BOOK_CROSSED",
+    "BOOK_OK",
+    "BOOK_OVERFLOW",
+    "book_apply_diff",
+    "book_apply_levels",
+    "book_best",
+    "book_clear",
+    "book_depth",
+    "book_level_qty",
+    "book_levels_valid",
+    "book_load_snapshot",
+    "book_set_level",
+]
+
+#: Side index of bids in the book arrays.
+BID = 0
+#: Side index of asks in the book arrays.
+ASK = 1
+#: Status: update applied.
+BOOK_OK = 0
+#: Status: a side ran out of capacity; the level was not inserted.
+BOOK_OVERFLOW = 1
+#: Status: a level had a non-finite or non-positive price, or a negative or non-finite
+#: quantity; nothing was applied.
+BOOK_BAD_LEVEL = 2
+#: Status: the diff was applied and left the book crossed or locked.
+BOOK_CROSSED = 3
+
+
+@njit(cache=True)
+def book_set_level(ticks, qtys, counts, side, tick, qty):
+    """Set the quantity of one level (``qty <= 0`` deletes it); return a status."""
+    n = counts[side]
+    key = tick if side == BID else -tick
+    keys = ticks[side]
+    # Binary search for the first key >= key.
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    found = lo < n and keys[lo] == key
+    if qty > 0.0:
+        if found:
+            qtys[side, lo] = qty
+            return BOOK_OK
+        if n >= keys.shape[0]:
+            return BOOK_OVERFLOW
+        # Shift the tail one to the right (the tail is near the touch, so short).
+        for j in range(n, lo, -1):
+            keys[j] = keys[j - 1]
+            qtys[side, j] = qtys[side, j - 1]
+        keys[lo] = key
+        qtys[side, lo] = qty
+        counts[side] = n + 1
+    elif found:
+        for j in range(lo, n - 1):
+            keys[j] = keys[j + 1]
+            qtys[side, j] = qtys[side, j + 1]
+        counts[side] = n - 1
+    return BOOK_OK
+
+
+@njit(cache=True)
+def book_apply_levels(ticks, qtys, counts, side, levels, tick_size):
+    """Apply ``levels`` (float64 ``(n, 2)``: price, qty) to one side; return a status."""
+    status = BOOK_OK
+    for i in range(levels.shape[0]):
+        tick = np.int64(round(levels[i, 0] / tick_size))
+        if book_set_level(ticks, qtys, counts, side, tick, levels[i, 1]) != BOOK_OK:
+            status = BOOK_OVERFLOW
+    return status
+
+
+@njit(cache=True)
+def book_levels_valid(levels):
+    """Return True if every ``(price, qty)`` has ``0 < price < inf`` and ``0 <= qty < inf``."""
+    for i in range(levels.shape[0]):
+        price = levels[i, 0]
+        qty = levels[i, 1]
+        if not (price > 0.0 and price < np.inf and qty >= 0.0 and qty < np.inf):
+            return False
+    return True
+
+
+@njit(cache=True)
+def book_apply_diff(ticks, qtys, counts, bids, asks, tick_size, best):
+    """Validate, then apply one diff to both sides; refresh ``best`` (see :func:`book_best`).
+
+    Returns ``BOOK_BAD_LEVEL`` (nothing applied), ``BOOK_OVERFLOW``,
+    ``BOOK_CROSSED`` (applied, book now crossed or locked) or ``BOOK_OK``.
+    """
+    if not (book_levels_valid(bids) and book_levels_valid(asks)):
+        return BOOK_BAD_LEVEL
+    status = book_apply_levels(ticks, qtys, counts, BID, bids, tick_size)
+    if book_apply_levels(ticks, qtys, counts, ASK, asks, tick_size) != BOOK_OK:
+        status = BOOK_OVERFLOW
+    if status != BOOK_OK:
+        return status
+    if book_best(ticks, qtys, counts, best):
+        return BOOK_CROSSED
+    return BOOK_OK
+
+
+@njit(cache=True)
+def book_clear(counts):
+    """Empty both sides."""
+    counts[BID] = 0
+    counts[ASK] = 0
+
+
+@njit(cache=True)
+def book_load_snapshot(ticks, qtys, counts, bids, asks, tick_size):
+    """Replace the book with a full snapshot; return a status (nothing changes on BAD_LEVEL)."""
+    if not (book_levels_valid(bids) and book_levels_valid(asks)):
+        return BOOK_BAD_LEVEL
+    book_clear(counts)
+    status = BOOK_OK
+    if book_apply_levels(ticks, qtys, counts, BID, bids, tick_size) != BOOK_OK:
+        status = BOOK_OVERFLOW
+    if book_apply_levels(ticks, qtys, counts, ASK, asks, tick_size) != BOOK_OK:
+        status = BOOK_OVERFLOW
+    return status
+
+
+@njit(cache=True)
+def book_best(ticks, qtys, counts, out):
+    """Write ``bid_tick, bid_qty, ask_tick, ask_qty`` into ``out`` (float64[4]).
+
+    An empty side writes tick -1 and quantity 0. Return True when both sides
+    are present and the book is crossed or locked (best bid >= best ask).
+    """
+    nb = counts[BID]
+    na = counts[ASK]
+    if nb > 0:
+        out[0] = ticks[BID, nb - 1]
+        out[1] = qtys[BID, nb - 1]
+    else:
+        out[0] = -1.0
+        out[1] = 0.0
+    if na > 0:
+        out[2] = -ticks[ASK, na - 1]
+        out[3] = qtys[ASK, na - 1]
+    else:
+        out[2] = -1.0
+        out[3] = 0.0
+    return nb > 0 and na > 0 and out[0] >= out[2]
+
+
+@njit(cache=True)
+def book_level_qty(ticks, qtys, counts, side, tick):
+    """Return the quantity resting at ``tick`` on ``side`` (0 if no level)."""
+    n = counts[side]
+    key = tick if side == BID else -tick
+    keys = ticks[side]
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < n and keys[lo] == key:
+        return qtys[side, lo]
+    return 0.0
+
+
+@njit(cache=True)
+def book_depth(ticks, qtys, counts, side, depth, out_ticks, out_qtys):
+    """Copy the best ``depth`` levels of ``side``, best first; return how many were copied."""
+    n = counts[side]
+    m = min(depth, n, out_ticks.shape[0])
+    sign = 1 if side == BID else -1
+    for i in range(m):
+        out_ticks[i] = sign * ticks[side, n - 1 - i]
+        out_qtys[i] = qtys[side, n - 1 - i]
+    return m
