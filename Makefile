@@ -31,9 +31,12 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
+	mkdir -p .benchmarks
 	$(BIN)/python -m pytest bench -q -p no:cacheprovider --benchmark-only \
-		--benchmark-columns=median,iqr,ops,rounds --benchmark-json=.benchmarks/latest.json \
+		--benchmark-columns=median,iqr,ops,rounds --benchmark-save-data \
+		--benchmark-json=.benchmarks/latest.json \
 		-o testpaths=bench -o addopts=
+	$(BIN)/python bench/report.py .benchmarks/latest.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

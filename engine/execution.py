@@ -59,17 +59,24 @@ class ExecutionEngine:
             instrument's minimum; the message names the value and the limit.
         """
         symbol = instrument.symbol
+        if not (quantity > 0 and math.isfinite(quantity)):
+            raise OrderValidationError(f"qty {quantity} for {symbol} must be > 0 and finite")
+        if not (price > 0 and math.isfinite(price)):
+            kind = "limit" if order_type is OrderType.LIMIT else "reference"
+            raise OrderValidationError(f"{kind} price {price} for {symbol} must be > 0 and finite")
         qty = instrument.round_quantity(quantity)
         if not qty > 0:
             raise OrderValidationError(
                 f"qty {quantity:.10g} below lot size {instrument.lot_size} for {symbol}"
             )
         if order_type is OrderType.LIMIT:
-            if not (price > 0 and math.isfinite(price)):
-                raise OrderValidationError(f"limit price {price} for {symbol} must be > 0")
-            price = instrument.round_price(price)
-        elif not price > 0:
-            raise OrderValidationError(f"reference price {price} for {symbol} must be > 0")
+            rounded = instrument.round_price(price)
+            if not rounded > 0:
+                raise OrderValidationError(
+                    f"limit price {price} for {symbol} rounds to {rounded} "
+                    f"at tick size {instrument.tick_size}"
+                )
+            price = rounded
         notional = qty * price * instrument.contract_multiplier
         if notional < instrument.min_notional:
             raise OrderValidationError(

@@ -162,7 +162,14 @@ class Order:
         self.ts_updated = ts
 
     def record_fill(self, quantity: float, price: float, ts: int) -> None:
-        """Add a fill; the status becomes PARTIALLY_FILLED or FILLED."""
+        """Add a fill; the status becomes PARTIALLY_FILLED or FILLED.
+
+        Nothing changes when the fill is refused (closed order, bad quantity).
+        """
+        if not self.is_open:
+            raise IllegalOrderTransitionError(
+                f"order {self.client_order_id}: fill on a {self.status} order"
+            )
         if not 0 < quantity <= self.leaves_quantity * (1 + 1e-12):
             raise ValueError(
                 f"order {self.client_order_id}: fill quantity {quantity} outside "

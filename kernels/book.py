@@ -29,6 +29,7 @@ __all__ = [
     "BOOK_CROSSED",
     "BOOK_OK",
     "BOOK_OVERFLOW",
+    "MERGE_THRESHOLD",
     "book_apply_diff",
     "book_apply_levels",
     "book_best",
@@ -61,6 +62,7 @@ def book_set_level(ticks, qtys, counts, side, tick, qty):
     n = counts[side]
     key = tick if side == BID else -tick
     keys = ticks[side]
+    q = qtys[side]
     # Binary search for the first key >= key.
     lo = 0
     hi = n
@@ -73,34 +75,108 @@ def book_set_level(ticks, qtys, counts, side, tick, qty):
     found = lo < n and keys[lo] == key
     if qty > 0.0:
         if found:
-            qtys[side, lo] = qty
+            q[lo] = qty
             return BOOK_OK
         if n >= keys.shape[0]:
             return BOOK_OVERFLOW
-        # Shift the tail one to the right (the tail is near the touch, so short).
-        for j in range(n, lo, -1):
-            keys[j] = keys[j - 1]
-            qtys[side, j] = qtys[side, j - 1]
+        # Shift the tail one to the right (the tail is near the touch, so usually short;
+        # slice copies compile to memmove for the deep levels).
+        if lo < n:
+            keys[lo + 1 : n + 1] = keys[lo:n]
+            q[lo + 1 : n + 1] = q[lo:n]
         keys[lo] = key
-        qtys[side, lo] = qty
+        q[lo] = qty
         counts[side] = n + 1
     elif found:
-        for j in range(lo, n - 1):
-            keys[j] = keys[j + 1]
-            qtys[side, j] = qtys[side, j + 1]
+        if lo < n - 1:
+            keys[lo : n - 1] = keys[lo + 1 : n]
+            q[lo : n - 1] = q[lo + 1 : n]
         counts[side] = n - 1
     return BOOK_OK
 
 
+#: Diffs with more levels than this are merged in one pass instead of level by level.
+MERGE_THRESHOLD = 48
+
+
 @njit(cache=True)
 def book_apply_levels(ticks, qtys, counts, side, levels, tick_size):
-    """Apply ``levels`` (float64 ``(n, 2)``: price, qty) to one side; return a status."""
+    """Apply ``levels`` (float64 ``(n, 2)``: price, qty) to one side; return a status.
+
+    Levels are applied in order (a price repeated within ``levels`` takes its
+    last quantity). Small diffs go level by level (binary search and a short
+    shift near the touch); large ones (a sweep, a snapshot) are sorted and
+    merged with the side in one O(n + k log k) pass, so no diff costs
+    O(n * k). Both give the same book.
+    """
+    if levels.shape[0] > MERGE_THRESHOLD:
+        return _merge_levels(ticks, qtys, counts, side, levels, tick_size)
     status = BOOK_OK
     for i in range(levels.shape[0]):
         tick = np.int64(round(levels[i, 0] / tick_size))
         if book_set_level(ticks, qtys, counts, side, tick, levels[i, 1]) != BOOK_OK:
             status = BOOK_OVERFLOW
     return status
+
+
+@njit(cache=True)
+def _merge_levels(ticks, qtys, counts, side, levels, tick_size):
+    k = levels.shape[0]
+    sign = 1 if side == BID else -1
+    new_keys = np.empty(k, dtype=np.int64)
+    for i in range(k):
+        new_keys[i] = sign * np.int64(round(levels[i, 0] / tick_size))
+    order = np.argsort(new_keys, kind="mergesort")  # stable: equal keys keep input order
+    n = counts[side]
+    old_keys = ticks[side, :n].copy()
+    old_qtys = qtys[side, :n].copy()
+    capacity = ticks.shape[1]
+    # First pass: the size of the result, so an overflow leaves the side untouched.
+    size = 0
+    i = 0
+    j = 0
+    while i < n or j < k:
+        if j < k:
+            key = new_keys[order[j]]
+            while j + 1 < k and new_keys[order[j + 1]] == key:
+                j += 1
+        if j >= k or (i < n and old_keys[i] < key):
+            size += 1
+            i += 1
+        else:
+            if i < n and old_keys[i] == key:
+                i += 1
+            if levels[order[j], 1] > 0.0:
+                size += 1
+            j += 1
+    if size > capacity:
+        return BOOK_OVERFLOW
+    out_keys = ticks[side]
+    out_qtys = qtys[side]
+    m = 0
+    i = 0
+    j = 0
+    while i < n or j < k:
+        if j < k:
+            key = new_keys[order[j]]
+            while j + 1 < k and new_keys[order[j + 1]] == key:
+                j += 1
+        if j >= k or (i < n and old_keys[i] < key):
+            out_keys[m] = old_keys[i]
+            out_qtys[m] = old_qtys[i]
+            m += 1
+            i += 1
+        else:
+            if i < n and old_keys[i] == key:
+                i += 1
+            qty = levels[order[j], 1]
+            if qty > 0.0:
+                out_keys[m] = key
+                out_qtys[m] = qty
+                m += 1
+            j += 1
+    counts[side] = m
+    return BOOK_OK
 
 
 @njit(cache=True)

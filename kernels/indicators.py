@@ -14,9 +14,10 @@ Oracle
     ``rsi(close, timeperiod)`` matches ``talib.RSI(close, timeperiod)``
     (default compatibility, no unstable period) within 1e-9 relative at every
     index where TA-Lib is defined, and is NaN exactly where TA-Lib is NaN, for
-    inputs without interior NaNs. The TA-Lib build evaluates the EMA step with
-    a fused multiply-add; we keep plain IEEE arithmetic so results do not
-    depend on the CPU, which leaves EMA within a few ulps of TA-Lib.
+    inputs without interior NaNs. RSI follows TA-Lib's order of operations
+    and has matched it bit for bit; the TA-Lib wheel evaluates the EMA step
+    with a fused multiply-add, while we keep plain IEEE arithmetic so results
+    do not depend on the CPU, which leaves EMA within a few ulps of TA-Lib.
 Warm-up
     ``ema`` is NaN for the first ``timeperiod - 1`` finite inputs and is seeded
     with their simple mean at the ``timeperiod``-th (TA-Lib's classic seed,
@@ -28,8 +29,9 @@ NaN policy
     A NaN input is skipped: the state is left unchanged and the current output
     (NaN while still warming up) is returned again, in streaming and batch
     alike. Leading NaNs therefore behave exactly as in TA-Lib, which also skips
-    them; an interior NaN, which poisons TA-Lib's output from then on, is held
-    over instead. Infinities are not special-cased.
+    them; after an interior NaN TA-Lib's output is poisoned for good (NaN for
+    EMA, 0 for RSI), whereas here the last value is held and updating resumes
+    with the next finite input. Infinities are not special-cased.
 Flat series
     When average gain and average loss are both exactly zero, RSI is 0.0, as
     ``talib.RSI`` returns (no epsilon band: tiny-priced instruments keep a

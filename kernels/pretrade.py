@@ -92,7 +92,7 @@ def pretrade_check(
         out[0] = quantity
         out[1] = price
         return RISK_BAD_ORDER
-    if confidence < limits[LIM_MIN_CONFIDENCE]:
+    if not confidence >= limits[LIM_MIN_CONFIDENCE]:  # NaN fails closed
         out[0] = confidence
         out[1] = limits[LIM_MIN_CONFIDENCE]
         return RISK_CONFIDENCE

@@ -31,17 +31,20 @@ import msgspec
 import numpy as np
 
 from adapters.binance.schemas import (
+    DepthSnapshot,
     DepthUpdate,
     book_ticker_decoder,
     combined_stream_decoder,
     depth_snapshot_decoder,
     depth_update_decoder,
+    levels_decoder,
     trade_decoder,
 )
 from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED
 from engine.market import SymbolMarket
 from engine.protocols import MarketDataSink
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
+from kernels.parse import PARSE_FALLBACK, parse_levels
 
 __all__ = ["DecoderStats", "SpotMarketDataDecoder"]
 
@@ -72,10 +75,23 @@ class DecoderStats(msgspec.Struct, kw_only=True):
     tickers: int = 0
 
 
-def _levels(levels: list[tuple[float, float]]) -> np.ndarray:
-    if not levels:
-        return _EMPTY
-    return np.array(levels, dtype=np.float64).reshape(-1, 2)
+_FALLBACK_LEVELS = levels_decoder()
+
+
+def _levels(raw: msgspec.Raw) -> np.ndarray | None:
+    """Parse a raw ``[[price, qty], ...]`` array; None when it is not one."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    out = np.empty((buf.shape[0] // 5 + 1, 2), dtype=np.float64)
+    n = parse_levels(buf, out)
+    if n >= 0:
+        return out[:n]
+    if n == PARSE_FALLBACK:
+        try:
+            levels = _FALLBACK_LEVELS.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        return np.array(levels, dtype=np.float64).reshape(-1, 2)
+    return None
 
 
 class _SymbolSync:
@@ -131,8 +147,10 @@ class SpotMarketDataDecoder:
         from engine.book import L2Book
 
         scratch = L2Book("warm-up", 0.01, 4)
-        one = np.array([[1.0, 1.0]])
-        scratch.load_snapshot(one, np.array([[2.0, 1.0]]), 1)
+        one = _levels(msgspec.Raw(b'[["1.0","1.0"]]'))
+        two = _levels(msgspec.Raw(b"[[2, 1]]"))
+        assert one is not None and two is not None
+        scratch.load_snapshot(one, two, 1)
         scratch.apply(one, _EMPTY, 2, 0)
         scratch.best()
         scratch.level_qty(0, 1.0)
@@ -241,7 +259,12 @@ class SpotMarketDataDecoder:
 
     def _apply(self, sync: _SymbolSync, ts_recv: int, diff: DepthUpdate) -> bool:
         book = sync.market.book
-        status = book.apply(_levels(diff.b), _levels(diff.a), diff.u, diff.E * _MS)
+        bids = _levels(diff.b)
+        asks = _levels(diff.a)
+        if bids is None or asks is None:
+            status = BOOK_BAD_LEVEL
+        else:
+            status = book.apply(bids, asks, diff.u, diff.E * _MS)
         if status == BOOK_BAD_LEVEL:
             self.stats.bad_frames += 1
             self._resync(sync, "depth update with an invalid level")
@@ -255,16 +278,15 @@ class SpotMarketDataDecoder:
         self._sink.on_book(sync.market, ts_recv)
         return True
 
-    def _apply_snapshot(self, sync: _SymbolSync, ts_recv: int, snapshot: object) -> None:
+    def _apply_snapshot(self, sync: _SymbolSync, ts_recv: int, snapshot: DepthSnapshot) -> None:
         stats = self.stats
         book = sync.market.book
-        last_id = snapshot.lastUpdateId  # type: ignore[attr-defined]
-        status = book.load_snapshot(
-            _levels(snapshot.bids),  # type: ignore[attr-defined]
-            _levels(snapshot.asks),  # type: ignore[attr-defined]
-            last_id,
-            ts_recv,
-        )
+        bids = _levels(snapshot.bids)
+        asks = _levels(snapshot.asks)
+        if bids is None or asks is None:
+            status = BOOK_BAD_LEVEL
+        else:
+            status = book.load_snapshot(bids, asks, snapshot.lastUpdateId, ts_recv)
         if status == BOOK_BAD_LEVEL:
             stats.bad_frames += 1
             _log.warning(

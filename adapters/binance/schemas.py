@@ -21,6 +21,7 @@ __all__ = [
     "combined_stream_decoder",
     "depth_snapshot_decoder",
     "depth_update_decoder",
+    "levels_decoder",
     "trade_decoder",
 ]
 
@@ -38,7 +39,13 @@ class CombinedStream(msgspec.Struct, gc=False):
 
 
 class DepthUpdate(msgspec.Struct, gc=False):
-    """``<symbol>@depth@100ms`` diff: levels with quantity 0 are deletions."""
+    """``<symbol>@depth@100ms`` diff: levels with quantity 0 are deletions.
+
+    ``b`` and ``a`` stay raw JSON: :func:`kernels.parse.parse_levels` turns
+    them into float64 arrays in one compiled pass (a large diff holds
+    hundreds of levels; building Python floats for each would cost more than
+    the book update).
+    """
 
     #: Event time (ms).
     E: int
@@ -48,10 +55,10 @@ class DepthUpdate(msgspec.Struct, gc=False):
     U: int
     #: Final update id in this event.
     u: int
-    #: Bid levels ``[price, qty]``.
-    b: list[tuple[float, float]]
-    #: Ask levels ``[price, qty]``.
-    a: list[tuple[float, float]]
+    #: Bid levels ``[[price, qty], ...]`` (raw JSON).
+    b: msgspec.Raw
+    #: Ask levels ``[[price, qty], ...]`` (raw JSON).
+    a: msgspec.Raw
 
 
 class Trade(msgspec.Struct, gc=False):
@@ -87,11 +94,16 @@ class BookTicker(msgspec.Struct, gc=False):
 
 
 class DepthSnapshot(msgspec.Struct, gc=False):
-    """``GET /api/v3/depth`` response."""
+    """``GET /api/v3/depth`` response (levels raw, as in :class:`DepthUpdate`)."""
 
     lastUpdateId: int
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
+    bids: msgspec.Raw
+    asks: msgspec.Raw
+
+
+def levels_decoder() -> msgspec.json.Decoder[list[tuple[float, float]]]:
+    """Return the general decoder for a raw level array (the exact-parse fallback)."""
+    return msgspec.json.Decoder(list[tuple[float, float]], strict=False)
 
 
 def combined_stream_decoder() -> msgspec.json.Decoder[CombinedStream]:

@@ -141,7 +141,9 @@ def test_rsi_when_series_flat_then_matches_talib() -> None:
     x = np.full(100, 61_837.63)
     expected = talib.RSI(x, 14)
     assert_matches_talib(rsi(x, 14), expected)
-    # TA-Lib answers 0 when average gain and loss are both zero; we follow it.
+    # The installed TA-Lib answers 0 when average gain and loss are both zero and
+    # we follow it. TA-Lib's main branch answers 50 since its issue #480: if an
+    # upgrade makes this fail, decide which convention we want, then update both.
     np.testing.assert_array_equal(rsi(x, 14)[14:], 0.0)
 
 
