@@ -21,6 +21,9 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+	# The benchmarks run once each, untimed, so they cannot rot between `make bench` runs.
+	$(BIN)/python -m pytest bench -q -p no:cacheprovider --benchmark-disable \
+		-o testpaths=bench -o addopts=
 
 lint: install
 	$(BIN)/ruff check .

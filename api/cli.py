@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import msgspec
 import orjson
 
 import engine
@@ -238,18 +239,63 @@ def _replay(config: Config, data: str | None, as_json: bool) -> int:
     return 0
 
 
+_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "market data",
+        (
+            "frames",
+            "depth_updates_applied",
+            "depth_updates_dropped",
+            "trades",
+            "tickers",
+            "gaps",
+            "resyncs",
+            "bad_frames",
+            "final_best_bid",
+            "final_best_ask",
+        ),
+    ),
+    (
+        "trading",
+        ("signals", "signals_rejected", "orders", "fills", "rejected", "risk_denials"),
+    ),
+    (
+        "account",
+        (
+            "realized_pnl",
+            "unrealized_pnl",
+            "fees",
+            "cash",
+            "positions",
+            "equity",
+            "max_drawdown",
+        ),
+    ),
+    ("run", ("elapsed_s", "frames_per_s", "handler_errors", "data", "truncated")),
+)
+
+
 def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
-    out.write("ats demo summary\n")
-    for key, value in summary.items():
-        if key == "symbols":
-            for symbol, values in value.items():
-                out.write(f"  {symbol}:\n")
-                for k, v in values.items():
-                    out.write(f"    {k:<22} {v}\n")
-            continue
-        if isinstance(value, float):
-            value = f"{value:,.6f}".rstrip("0").rstrip(".")
-        out.write(f"  {key:<24} {value}\n")
+    for title, keys in _SECTIONS:
+        out.write(f"{title}\n")
+        for key in keys:
+            value = summary.get(key)
+            if key == "max_drawdown" and isinstance(value, float):
+                text = f"{value:.4%}"
+            elif key in ("realized_pnl", "unrealized_pnl", "fees", "cash", "equity"):
+                text = f"{value:,.4f}"
+            elif isinstance(value, int) and not isinstance(value, bool):
+                text = f"{value:,}"
+            else:
+                text = str(value)
+            out.write(f"  {key:<24} {text}\n")
+    for symbol, values in summary["symbols"].items():
+        ticker = values["last_book_ticker"]
+        out.write(
+            f"{symbol}: book {'in sync' if values['in_sync'] else 'OUT OF SYNC'}, "
+            f"best {values['best_bid']} / {values['best_ask']}, "
+            f"venue bookTicker {ticker['bid']} / {ticker['ask']}\n"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -263,10 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt=args.log_format or log_cfg.format,
             file=args.log_file or log_cfg.file or None,
         )
-        if args.command == "run" and args.mode is not None and args.mode != config.engine.mode:
-            config = load_config(
-                args.config or os.environ.get(CONFIG_PATH_ENV_VAR) or None,
-                env={**os.environ, "ATS_ENGINE__MODE": args.mode},
+        if args.command == "run" and args.mode is not None:
+            config = msgspec.structs.replace(
+                config, engine=msgspec.structs.replace(config.engine, mode=args.mode)
             )
         if config.engine.mode != TradingMode.BACKTEST:
             raise UsageError(

@@ -54,7 +54,7 @@ def report(path: Path) -> str:
         for b in data["benchmarks"]
         if any(k.endswith("_ns") for k in b["extra_info"])
     ]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return "\n".join([*lines, "", *notes] if notes else lines)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ class L2Book:
 
     __slots__ = (
         "_best",
+        "_price_scale",
+        "_tick_units",
         "capacity",
         "counts",
         "crossed",
@@ -73,6 +75,12 @@ class L2Book:
             raise ValueError(f"market_data.book_capacity must be > 0, was {capacity}")
         self.symbol = symbol
         self.tick_size = float(tick_size)
+        # Prices are rebuilt as (ticks * tick_units) / 10**decimals: an integer over an exact
+        # power of ten, one correctly rounded division, so 6168599 ticks of 0.01 give exactly
+        # float("61685.99") (ticks * 0.01 would give 61685.990000000005).
+        decimals = _decimals(self.tick_size)
+        self._price_scale = 10.0**decimals
+        self._tick_units = round(self.tick_size * self._price_scale)
         self.capacity = capacity
         self.ticks = np.zeros((2, capacity), dtype=np.int64)
         self.qtys = np.zeros((2, capacity), dtype=np.float64)
@@ -175,19 +183,36 @@ class L2Book:
         out_ticks = np.empty(levels, dtype=np.int64)
         out_qtys = np.empty(levels, dtype=np.float64)
         n = book_depth(self.ticks, self.qtys, self.counts, side, levels, out_ticks, out_qtys)
-        return out_ticks[:n] * self.tick_size, out_qtys[:n]
+        return out_ticks[:n] * self._tick_units / self._price_scale, out_qtys[:n]
 
     def level_qty(self, side: int, price: float) -> float:
         """Quantity displayed at ``price`` on ``side`` (0 if none or out of sync)."""
         if not self.in_sync:
             return 0.0
-        tick = round(price / self.tick_size)
+        tick = self.price_to_ticks(price)
         return float(book_level_qty(self.ticks, self.qtys, self.counts, side, tick))
 
     def level_count(self, side: int) -> int:
         """Number of price levels on ``side``."""
         return int(self.counts[side])
 
+    def price_to_ticks(self, price: float) -> int:
+        """Return ``price`` as an integer number of ticks (nearest)."""
+        return round(price / self.tick_size)
+
+    def ticks_to_price(self, ticks: int) -> float:
+        """Return the price of ``ticks``, exactly the double nearest its decimal value."""
+        return int(ticks) * self._tick_units / self._price_scale
+
     def _price(self, ticks: float) -> float:
-        # Round to the tick's decimals so 6168599 * 0.01 prints as 61685.99.
-        return round(float(ticks) * self.tick_size, 10)
+        return int(ticks) * self._tick_units / self._price_scale
+
+
+def _decimals(tick_size: float) -> int:
+    """Decimal places of ``tick_size`` as written (0.01 → 2, 0.5 → 1, 5.0 → 0)."""
+    text = repr(tick_size)
+    if "e" in text or "E" in text:
+        mantissa, _, exponent = text.lower().partition("e")
+        digits = len(mantissa.partition(".")[2].rstrip("0"))
+        return max(0, digits - int(exponent))
+    return len(text.partition(".")[2].rstrip("0"))

@@ -118,16 +118,19 @@ class RiskManager:
         if code == codes.RISK_CONFIDENCE:
             return f"confidence {value:.4f} below risk.min_confidence {limit} for {symbol}"
         if code == codes.RISK_POSITION_SIZE:
+            value_text, limit_text = _distinct(value, limit, "%")
             return (
-                f"position would be {value:.2%} of equity for {symbol}, "
-                f"above risk.max_position_pct {limit:.2%}"
+                f"position would be {value_text} of equity for {symbol}, "
+                f"above risk.max_position_pct {limit_text}"
             )
         if code == codes.RISK_LEVERAGE:
-            return f"leverage would be {value:.2f}x, above risk.max_leverage {limit}x"
+            value_text = _distinct(value, limit, "f")[0]
+            return f"leverage would be {value_text}x, above risk.max_leverage {limit}x"
         if code == codes.RISK_PRICE_COLLAR:
+            value_text, limit_text = _distinct(value, limit, "%")
             return (
-                f"price {price} is {value:.2%} from the reference price for {symbol}, "
-                f"beyond risk.price_collar_pct {limit:.2%}"
+                f"price {price} is {value_text} from the reference price for {symbol}, "
+                f"beyond risk.price_collar_pct {limit_text}"
             )
         if code == codes.RISK_NO_REFERENCE:
             return f"no reference price for {symbol} (book out of sync and no trade yet)"
@@ -136,3 +139,13 @@ class RiskManager:
         if code == codes.RISK_INSUFFICIENT_POSITION:
             return f"sell quantity {value} above the position {limit} in {symbol} (no shorting)"
         return f"order quantity {quantity} or price {price} for {symbol} is not positive and finite"
+
+
+def _distinct(value: float, limit: float, kind: str) -> tuple[str, str]:
+    """Format ``value`` and ``limit`` with 2 decimals, or more until they read differently."""
+    for digits in range(2, 10):
+        value_text = format(value, f".{digits}{kind}")
+        limit_text = format(limit, f".{digits}{kind}")
+        if value_text != limit_text:
+            break
+    return value_text, limit_text

@@ -13,9 +13,11 @@ Model (the walking-skeleton version; queue models arrive with the backtester):
   (one fill per level, taker fee). What the book cannot fill is cancelled.
   The recorded book is not modified (no market impact).
 - A LIMIT order first takes what crosses at arrival (taker), then rests at its
-  price behind the quantity already displayed there (risk-averse queue:
-  only trades at our price, or a shrinking level, move us forward). A trade
-  through our price, or the opposite touch reaching it, fills us (maker fee).
+  price behind the quantity already displayed there plus our own earlier
+  orders at that price (risk-averse queue: only trades at our price, or a
+  shrinking level, move us forward). A trade through our price fills resting
+  orders in price-time priority up to the trade's quantity; the opposite
+  touch *moving* to or through our price fills us in full (maker fee).
 - Fees are charged in the quote currency: ``quantity * price * fee_rate``.
 """
 
@@ -38,14 +40,20 @@ _MAX_LEVELS = 256
 
 
 class _Resting:
-    __slots__ = ("leaves", "order", "price", "queue_ahead", "sign")
+    __slots__ = ("leaves", "order", "price", "queue_ahead", "sign", "touch_crossed")
 
-    def __init__(self, order: Order, leaves: float, queue_ahead: float) -> None:
+    def __init__(
+        self, order: Order, leaves: float, queue_ahead: float, touch_crossed: bool
+    ) -> None:
         self.order = order
         self.price = order.price
         self.sign = order.side.sign
         self.leaves = leaves
         self.queue_ahead = queue_ahead
+        #: Whether the opposite touch was at or through our price at the last look. A book
+        #: fill needs the touch to *move* there: levels we already took at arrival are still
+        #: displayed (the recorded book does not know about us) and must not fill us twice.
+        self.touch_crossed = touch_crossed
 
 
 class SimulatedVenue:
@@ -165,8 +173,12 @@ class SimulatedVenue:
             reports.on_order_cancelled(coid, "market order: no more liquidity in the book", now)
             return
         side = BID if order.side is Side.BUY else ASK
-        queue = book.level_qty(side, order.price)
-        self._resting[order.symbol].append(_Resting(order, leaves, queue))
+        resting = self._resting[order.symbol]
+        own_ahead = sum(r.leaves for r in resting if r.sign == order.side.sign and r.price == limit)
+        queue = book.level_qty(side, limit) + own_ahead
+        bid, _, ask, _ = book.best()
+        crossed = ask <= limit if order.side is Side.BUY else bid >= limit
+        resting.append(_Resting(order, leaves, queue, crossed))
         self._open += 1
 
     def _take(self, market: SymbolMarket, order: Order, limit: float, now: int) -> float:
@@ -192,15 +204,23 @@ class SimulatedVenue:
         price = float(trade["price"])
         qty = float(trade["qty"])
         aggressor = int(trade["side"])
+        # A resting buy is hit by sell aggressors, a resting sell by buy aggressors.
+        sign = 1 if aggressor == SIDE_SELL else -1 if aggressor == SIDE_BUY else 0
         now = self._clock.now_ns()
-        for r in list(resting):
-            # A resting buy is hit by sell aggressors, a resting sell by buy aggressors.
-            if (r.sign > 0 and aggressor != SIDE_SELL) or (r.sign < 0 and aggressor != SIDE_BUY):
-                continue
-            through = price < r.price if r.sign > 0 else price > r.price
+        # Price-time priority: best price first, then arrival order (the list is in arrival order).
+        hit = sorted((r for r in resting if r.sign == sign), key=lambda r: -sign * r.price)
+        available = qty
+        for r in hit:
+            through = price < r.price if sign > 0 else price > r.price
             if through:
-                self._fill_resting(resting, r, min(r.leaves, qty), now)
+                # The trade printed beyond our price: every level up to ours traded first.
+                if available <= 0.0:
+                    break
+                filled = min(r.leaves, available)
+                available -= filled
+                self._fill_resting(resting, r, filled, now)
             elif price == r.price:
+                # Our queue (displayed size ahead + our earlier orders) absorbs the trade first.
                 r.queue_ahead -= qty
                 if r.queue_ahead < 0.0:
                     self._fill_resting(resting, r, min(r.leaves, -r.queue_ahead), now)
@@ -217,12 +237,13 @@ class SimulatedVenue:
         now = self._clock.now_ns()
         for r in list(resting):
             crossed = ask <= r.price if r.sign > 0 else bid >= r.price
-            if crossed:
+            if crossed and not r.touch_crossed:
                 self._fill_resting(resting, r, r.leaves, now)
-            else:
-                level = book.level_qty(BID if r.sign > 0 else ASK, r.price)
-                if level < r.queue_ahead:
-                    r.queue_ahead = level
+                continue
+            r.touch_crossed = crossed
+            level = book.level_qty(BID if r.sign > 0 else ASK, r.price)
+            if level < r.queue_ahead:
+                r.queue_ahead = level
 
     def _fill_resting(self, resting: list[_Resting], r: _Resting, qty: float, now: int) -> None:
         self._fill(r.order, qty, r.price, self.maker_fee, "maker", now)

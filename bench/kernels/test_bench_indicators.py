@@ -5,10 +5,6 @@ Reproduce with::
     .venv/bin/python -m pytest bench/kernels -q -o addopts= -o testpaths=bench --benchmark-only
 """
 
-import platform
-from pathlib import Path
-
-import numba
 import numpy as np
 import pytest
 import talib
@@ -28,15 +24,6 @@ N_PRICES = 1_000_000
 STREAM_WINDOW = 1_000  # prices consumed before timing a streaming tick
 
 
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
-
-
 @pytest.fixture(scope="session")
 def prices() -> np.ndarray:
     rng = np.random.default_rng(SEED)
@@ -44,20 +31,17 @@ def prices() -> np.ndarray:
 
 
 @pytest.fixture
-def bench(benchmark):
-    benchmark.extra_info.update(
+def bench(bench):
+    """The shared ``bench`` fixture (bench/conftest.py) plus TA-Lib's versions and the data."""
+    bench.extra_info.update(
         {
-            "numpy": np.__version__,
-            "numba": numba.__version__,
             "talib": talib.__version__,
             "ta_lib_c": talib.__ta_version__.decode(),
-            "python": platform.python_version(),
-            "cpu": cpu_model(),
             "n_prices": N_PRICES,
             "seed": SEED,
         }
     )
-    return benchmark
+    return bench
 
 
 @pytest.mark.benchmark(group="ema(close, 30) 1e6 float64")

@@ -247,14 +247,6 @@ def test_market_order_when_opposite_side_empty_then_cancelled_without_fill() -> 
     assert sim.reports.calls[-1][1] == coid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: L2Book.depth (engine/book.py) returns ticks * tick_size unrounded "
-        "(9999 * 0.01 == 99.99000000000001) and SimulatedVenue._take fills at those prices, "
-        "so fills are not at the displayed level price"
-    ),
-)
 def test_market_order_when_level_price_not_exact_in_float_then_fills_at_level_price() -> None:
     sim = Sim(bids=[(99.98, 1.0)], asks=[(99.99, 1.0), (60_000.02, 1.0)])
     sim.submit(Side.BUY, 2.0)
@@ -262,14 +254,6 @@ def test_market_order_when_level_price_not_exact_in_float_then_fills_at_level_pr
     assert [p for _, p, _ in sim.reports.fills] == [99.99, 60_000.02]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: SimulatedVenue._take (adapters/paper/venue.py) compares the unrounded depth "
-        "price 99.99000000000001 > limit 99.99 and stops, so a marketable limit at the ask "
-        "rests instead of taking (on_book's _match_book then fills it as maker)"
-    ),
-)
 def test_limit_buy_when_priced_at_ask_then_takes_at_arrival_as_taker() -> None:
     sim = Sim(bids=[(99.98, 1.0)], asks=[(99.99, 1.0)])
     sim.submit(Side.BUY, 1.0, 99.99)
@@ -384,15 +368,6 @@ def test_limit_buy_when_crossing_then_takes_up_to_limit_and_rests_remainder() ->
     assert sim.venue.open_order_count == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: SimulatedVenue.on_book (adapters/paper/venue.py) runs _match_book right after "
-        "_arrive; the remainder of a crossing limit order sees the ask levels it just took "
-        "(the book is not modified) as crossed and fills at once as maker, so a 2.0 buy at "
-        "100.02 against 1.5 displayed up to 100.02 fills 2.0"
-    ),
-)
 def test_limit_buy_when_crossing_and_book_unchanged_then_remainder_keeps_resting() -> None:
     sim = Sim()
     sim.submit(Side.BUY, 2.0, 100.02)
@@ -500,14 +475,6 @@ def test_resting_sell_when_bid_moves_to_limit_then_fills_at_limit_as_maker() -> 
     assert_fills(sim.reports, [(0.7, 100.03, "maker")], RATES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: SimulatedVenue._match_trade (adapters/paper/venue.py) matches every resting "
-        "order against the full trade quantity independently, so one 1.0 trade through two "
-        "resting 1.0 buys fills 2.0"
-    ),
-)
 def test_resting_orders_when_one_trade_through_then_total_fill_at_most_trade_qty() -> None:
     sim = Sim()
     sim.rest(Side.BUY, 1.0, 100.00)

@@ -10,7 +10,7 @@ import math
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.execution import ExecutionEngine, OrderValidationError
@@ -20,8 +20,6 @@ from engine.orders import Order, OrderStatus, OrderType, Side
 BTC = default_instruments().get("BTC/USDT")
 LOT = Decimal("0.00001")
 TICK = Decimal("0.01")
-
-invariant_settings = settings(max_examples=300, derandomize=True, database=None, deadline=None)
 
 
 def build(
@@ -72,7 +70,6 @@ def test_build_order_when_quantity_off_lot_then_rounded_down_to_lot(
     assert build(quantity=quantity, price=1_000_000.0).quantity == expected
 
 
-@invariant_settings
 @given(
     quantity=st.decimals(
         min_value=Decimal("0.0001"), max_value=Decimal("50"), places=8, allow_nan=False
@@ -102,7 +99,6 @@ def test_build_order_when_limit_price_off_tick_then_rounded_to_nearest_tick(
     assert build(price=price).price == expected
 
 
-@invariant_settings
 @given(
     ticks=st.integers(min_value=1_000, max_value=20_000_000),
     offset=st.decimals(min_value=Decimal("-0.0049"), max_value=Decimal("0.0049"), places=4),
@@ -180,17 +176,7 @@ def test_build_order_when_limit_price_not_positive_finite_then_raises(price: flo
     [
         0.0,
         math.nan,
-        pytest.param(
-            math.inf,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "bug: engine/execution.py build_order checks a MARKET reference price "
-                    "only with `not price > 0`, so +inf is accepted (the LIMIT branch "
-                    "checks isfinite)"
-                ),
-            ),
-        ),
+        math.inf,  # regression: +inf used to pass the market branch's `price > 0`
     ],
 )
 def test_build_order_when_market_reference_price_invalid_then_raises(price: float) -> None:
@@ -198,14 +184,8 @@ def test_build_order_when_market_reference_price_invalid_then_raises(price: floa
         build(order_type=OrderType.MARKET, price=price)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: engine/execution.py build_order rounds a positive limit price (0.004) to "
-        "0.0 and, with min_notional 0, returns an order priced 0"
-    ),
-)
 def test_build_order_when_limit_price_rounds_to_zero_then_raises() -> None:
+    # Regression: 0.004 rounded to 0.0 and, with min_notional 0, an order priced 0 was built.
     no_min = Instrument(
         symbol="X/USDT",
         venue="v",
@@ -216,24 +196,19 @@ def test_build_order_when_limit_price_rounds_to_zero_then_raises() -> None:
         lot_size=0.001,
         min_notional=0.0,
     )
-    with pytest.raises(OrderValidationError):
+    with pytest.raises(OrderValidationError, match=r"limit price 0\.004 for X/USDT"):
         build(instrument=no_min, quantity=1.0, price=0.004)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: engine/execution.py build_order passes NaN/inf quantity to "
-        "Instrument.round_quantity, whose math.floor raises a bare ValueError/"
-        "OverflowError instead of OrderValidationError naming the value"
-    ),
-)
-@pytest.mark.parametrize("quantity", [math.nan, math.inf])
+@pytest.mark.parametrize("quantity", [math.nan, math.inf, -math.inf])
 def test_build_order_when_quantity_not_finite_then_raises_order_validation_error(
     quantity: float,
 ) -> None:
-    with pytest.raises(OrderValidationError, match="BTC/USDT"):
+    # Regression: NaN/inf reached math.floor and raised a bare ValueError/OverflowError.
+    with pytest.raises(OrderValidationError) as info:
         build(quantity=quantity)
+    assert "BTC/USDT" in str(info.value)
+    assert f"qty {quantity}" in str(info.value)
 
 
 # -- client order ids and tracking -----------------------------------------------------------------

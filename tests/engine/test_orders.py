@@ -150,29 +150,28 @@ def test_record_fill_when_quantity_not_positive_then_raises(quantity: float) -> 
     assert order.filled_quantity == 0.0
 
 
-def test_record_fill_when_already_filled_then_raises() -> None:
+def test_record_fill_when_already_filled_then_raises_and_order_unchanged() -> None:
     order = make_order(quantity=1.0)
     order.record_fill(1.0, 100.0, 12)
-    with pytest.raises(ValueError, match="fill quantity"):
+    with pytest.raises(IllegalOrderTransitionError, match="FILLED"):
         order.record_fill(0.1, 100.0, 13)
     assert order.filled_quantity == 1.0
+    assert order.average_fill_price == 100.0
+    assert order.ts_updated == 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: Order.record_fill (engine/orders.py) updates filled_quantity and "
-        "average_fill_price before transition() raises for a CANCELLED/EXPIRED order, "
-        "so the failed call leaves the order half-updated"
-    ),
-)
-def test_record_fill_when_order_cancelled_then_raises_and_order_unchanged() -> None:
+@pytest.mark.parametrize("closed", [S.CANCELLED, S.EXPIRED, S.REJECTED])
+def test_record_fill_when_order_closed_then_raises_naming_state_and_order_unchanged(
+    closed: OrderStatus,
+) -> None:
+    # Regression: the fill used to be booked into the order before the transition raised.
     order = make_order(quantity=1.0)
-    order.transition(S.CANCELLED, 11)
-    with pytest.raises(IllegalOrderTransitionError):
+    order.transition(closed, 11)
+    with pytest.raises(IllegalOrderTransitionError, match=str(closed)):
         order.record_fill(0.5, 100.0, 12)
     assert order.filled_quantity == 0.0
     assert order.average_fill_price == 0.0
+    assert order.status is closed
 
 
 @pytest.mark.parametrize("quantity", [0.0, -1.0, math.nan])

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.portfolio import CLOSED, OPENED, UPDATED, Portfolio
@@ -20,7 +20,6 @@ from engine.portfolio import CLOSED, OPENED, UPDATED, Portfolio
 SYMBOL = "BTC/USDT"
 INITIAL = 100_000.0
 
-invariant_settings = settings(max_examples=200, derandomize=True, database=None, deadline=None)
 
 # (side_sign, quantity, price, fee): a buy-heavy sequence with partial closes and a flip.
 FILLS = (
@@ -250,7 +249,6 @@ fill_strategy = st.tuples(
 )
 
 
-@invariant_settings
 @given(
     fills=st.lists(fill_strategy, min_size=1, max_size=40),
     mark=st.integers(min_value=100, max_value=10_000_000).map(lambda n: n * 0.01),

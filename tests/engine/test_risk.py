@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.config import RiskConfig, load_config
@@ -26,8 +26,6 @@ BASE: dict[str, Any] = dict(
     gross_exposure=0.0,
     equity=EQUITY,
 )
-
-invariant_settings = settings(max_examples=150, derandomize=True, database=None, deadline=None)
 
 
 def decide(manager: RiskManager | None = None, **overrides: Any):
@@ -186,7 +184,6 @@ def test_risk_check_names_when_every_code_then_named() -> None:
     assert len(set(RISK_CHECK_NAMES.values())) == len(all_codes)
 
 
-@invariant_settings
 @given(
     quantity=st.floats(min_value=1e-3, max_value=2_000.0),
     position_qty=st.floats(min_value=0.0, max_value=2_000.0),
