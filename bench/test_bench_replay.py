@@ -62,27 +62,10 @@ def test_full_path_decode_book_indicators_strategy(bench: Any, frames: list) -> 
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_baseline_json_loads_only(bench: Any, frames: list) -> None:
+@pytest.mark.parametrize("loads", [json.loads, orjson.loads], ids=["json", "orjson"])
+def test_baseline_loads_only(bench: Any, frames: list, loads: Any) -> None:
     _record(bench, frames)
     payloads = [frame for _, frame in frames]
-    loads = json.loads
-
-    def run() -> int:
-        n = 0
-        for payload in payloads:
-            loads(payload)
-            n += 1
-        return n
-
-    assert bench.pedantic(run, rounds=15, iterations=1, warmup_rounds=1) == len(frames)
-    bench.extra_info["frames_per_s_median"] = round(len(frames) / bench.stats.stats.median)
-
-
-@pytest.mark.benchmark(group=GROUP)
-def test_baseline_orjson_loads_only(bench: Any, frames: list) -> None:
-    _record(bench, frames)
-    payloads = [frame for _, frame in frames]
-    loads = orjson.loads
 
     def run() -> int:
         n = 0

@@ -1,8 +1,9 @@
 """Orders and their lifecycle.
 
-``NEW → ACCEPTED → PARTIALLY_FILLED → FILLED``, and from any open state to
-``CANCELLED``, ``REJECTED`` or ``EXPIRED``. An illegal transition raises and
-names both states.
+``NEW → ACCEPTED → PARTIALLY_FILLED → FILLED``; from any open state to
+``CANCELLED`` or ``EXPIRED``; ``REJECTED`` only from ``NEW`` (a venue rejects
+an order before accepting it). An illegal transition raises and names both
+states.
 """
 
 from __future__ import annotations

@@ -56,14 +56,9 @@ BOOK_BAD_LEVEL = 2
 BOOK_CROSSED = 3
 
 
-@njit(cache=True)
-def book_set_level(ticks, qtys, counts, side, tick, qty):
-    """Set the quantity of one level (``qty <= 0`` deletes it); return a status."""
-    n = counts[side]
-    key = tick if side == BID else -tick
-    keys = ticks[side]
-    q = qtys[side]
-    # Binary search for the first key >= key.
+@njit(cache=True, inline="always")
+def _lower_bound(keys, n, key):
+    """Index of the first of ``keys[:n]`` that is >= ``key`` (``n`` if none)."""
     lo = 0
     hi = n
     while lo < hi:
@@ -72,6 +67,17 @@ def book_set_level(ticks, qtys, counts, side, tick, qty):
             lo = mid + 1
         else:
             hi = mid
+    return lo
+
+
+@njit(cache=True)
+def book_set_level(ticks, qtys, counts, side, tick, qty):
+    """Set the quantity of one level (``qty <= 0`` deletes it); return a status."""
+    n = counts[side]
+    key = tick if side == BID else -tick
+    keys = ticks[side]
+    q = qtys[side]
+    lo = _lower_bound(keys, n, key)
     found = lo < n and keys[lo] == key
     if qty > 0.0:
         if found:
@@ -260,14 +266,7 @@ def book_level_qty(ticks, qtys, counts, side, tick):
     n = counts[side]
     key = tick if side == BID else -tick
     keys = ticks[side]
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = _lower_bound(keys, n, key)
     if lo < n and keys[lo] == key:
         return qtys[side, lo]
     return 0.0
