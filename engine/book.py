@@ -145,6 +145,7 @@ class L2Book:
 
     def _check(self, status: int) -> None:
         if status != BOOK_OK:
+            self.invalidate()  # partly applied: never leave a wrong book marked in sync
             raise BookOverflowError(
                 f"order book for {self.symbol} full (capacity {self.capacity} levels per side); "
                 "raise market_data.book_capacity"

@@ -12,9 +12,11 @@ so level lookups are exact. Quantities are float64 as received. A quantity of
 0 deletes the level (exchange convention); deleting a level that is not in
 the book is a no-op.
 
-Kernels return status codes (see ``BOOK_*``) and never raise: a side that
-would exceed its capacity returns ``BOOK_OVERFLOW`` and is left unchanged for
-the level that did not fit.
+Kernels return status codes (see ``BOOK_*``) and never raise. A side that
+would exceed its capacity returns ``BOOK_OVERFLOW``: level by level, the
+levels that fitted stay applied; on the merge path the side is left
+unchanged. Either way the caller must treat the book as invalid (``L2Book``
+invalidates it and raises).
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ Any break of 3 or 4 is a gap: the book is invalidated (it reports no prices),
 the gap is counted, and the symbol waits for a new snapshot
 (``needs_snapshot``). A diff with ``u`` at or below the last applied id is a
 duplicate and is dropped. A crossed book after a diff, or a diff with an
-invalid level, also forces a resync. A frame that fails to decode is counted
-in ``bad_frames`` and skipped; since its diff (if it was one) is missing, the
-next diff is seen as a gap.
+invalid level (counted in ``bad_frames``), also forces a resync. A frame that
+fails to decode is counted in ``bad_frames`` and skipped; since its diff (if
+it was one) is missing, the next diff is seen as a gap. Frames of streams or
+symbols this decoder was not built for are counted in ``unknown_streams``.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ class SpotMarketDataDecoder:
             if route is False:
                 route = self._route(stream)
             if route is None:
+                stats.unknown_streams += 1
                 return
             kind, sync = route
             if kind == _KIND_TICKER:
@@ -308,10 +310,10 @@ class SpotMarketDataDecoder:
                 # The snapshot is older than the stream (or the stream has a hole):
                 # keep what follows and wait for a newer snapshot.
                 self._gap(sync, diff, "buffered depth diff does not follow the snapshot")
-                sync.buffer = buffered[i + 1 :]
+                sync.buffer.extend(buffered[i + 1 :])  # _gap kept `diff` itself
                 return
             if not self._apply(sync, ts_recv, diff):
-                sync.buffer = buffered[i + 1 :]
+                sync.buffer.extend(buffered[i + 1 :])
                 return
         self._sink.on_book(sync.market, ts_recv)
 
