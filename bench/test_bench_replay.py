@@ -26,6 +26,7 @@ import pytest
 
 from adapters.replay import load_frames
 from api.cli import Backtest, build_backtest
+from bench._util import record_rate
 from engine.config import load_config
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "binance_spot" / "btcusdt_20240808.gz"
@@ -58,7 +59,7 @@ def test_full_path_decode_book_indicators_strategy(bench: Any, frames: list) -> 
     result = bench.pedantic(run, setup=_new_backtest, rounds=15, iterations=1, warmup_rounds=1)
     summary = result.summary()
     assert summary["gaps"] == 0 and summary["frames"] == len(frames)
-    bench.extra_info["frames_per_s_median"] = round(len(frames) / bench.stats.stats.median)
+    record_rate(bench, len(frames))
 
 
 @pytest.mark.benchmark(group=GROUP)
@@ -75,7 +76,7 @@ def test_baseline_loads_only(bench: Any, frames: list, loads: Any) -> None:
         return n
 
     assert bench.pedantic(run, rounds=15, iterations=1, warmup_rounds=1) == len(frames)
-    bench.extra_info["frames_per_s_median"] = round(len(frames) / bench.stats.stats.median)
+    record_rate(bench, len(frames))
 
 
 @pytest.mark.benchmark(group="replay: per-frame latency of the full path")
