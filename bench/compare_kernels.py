@@ -1,0 +1,177 @@
+"""Print one table: each kernel beside the alternative a user would pick, same data, same run.
+
+Run::
+
+    .venv/bin/python -m bench.compare_kernels            # all cases
+    .venv/bin/python -m bench.compare_kernels --quick    # fewer repeats
+    .venv/bin/python -m bench.compare_kernels --only ema,rsi
+
+Every case times ``ours`` and ``theirs`` alternately on identical inputs
+(generated once, fixed seed), after a warm-up call of each (numba compile or
+cache load, vectorbt's own JIT), and reports the median and p99 of the
+repeats and the ratio ``ours / theirs`` of the medians (< 1 means we are
+faster). The pytest-benchmark suites under ``bench/`` measure the same
+things with more statistics; this module is the one-screen summary the README
+reproduces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench._util import machine_info
+
+__all__ = ["CASES", "Case", "main", "run_case"]
+
+SEED = 20_240_808
+N = 1_000_000
+
+
+@dataclass(frozen=True)
+class Case:
+    """One comparison: ``ours()`` vs ``theirs()``, both closures over prepared inputs."""
+
+    name: str
+    ours: Callable[[], Any]
+    theirs: Callable[[], Any]
+    theirs_label: str
+    repeats: int = 21
+    unit_count: int = 1
+    unit: str = "call"
+
+
+def _time(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter_ns()
+    fn()
+    return (time.perf_counter_ns() - start) / 1e9
+
+
+def run_case(case: Case, quick: bool = False) -> dict[str, float]:
+    """Time one case; return medians, p99s and the ratio (seconds per call)."""
+    case.ours()
+    case.theirs()
+    repeats = max(3, case.repeats // 4) if quick else case.repeats
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(repeats):
+        ours.append(_time(case.ours))
+        theirs.append(_time(case.theirs))
+    o = np.asarray(ours)
+    t = np.asarray(theirs)
+    return {
+        "ours_median": float(np.median(o)),
+        "ours_p99": float(np.percentile(o, 99)),
+        "theirs_median": float(np.median(t)),
+        "theirs_p99": float(np.percentile(t, 99)),
+        "ratio": float(np.median(o) / np.median(t)),
+    }
+
+
+def _fmt(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _prices(n: int = N) -> np.ndarray:
+    rng = np.random.default_rng(SEED)
+    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
+
+
+def _ohlcv(n: int = N) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(SEED + 1)
+    close = _prices(n)
+    spread = np.abs(rng.normal(0.0, 2e-3, n)) * close
+    high = close + spread * rng.random(n)
+    low = close - spread * rng.random(n)
+    volume = rng.lognormal(3.0, 1.0, n)
+    return high, low, close, volume
+
+
+def _indicator_cases() -> list[Case]:
+    import talib
+
+    import kernels.indicators as ind
+
+    close = _prices()
+    high, low, c, volume = _ohlcv()
+    hlc = (high, low, c)
+    # (our name, arguments shown, arguments, TA-Lib function)
+    specs: list[tuple[str, str, tuple[Any, ...], str]] = [
+        ("sma", "close, 30", (close, 30), "SMA"),
+        ("ema", "close, 30", (close, 30), "EMA"),
+        ("rsi", "close, 14", (close, 14), "RSI"),
+        ("macd", "close", (close,), "MACD"),
+        ("bbands", "close, 20", (close, 20), "BBANDS"),
+        ("stddev", "close, 20", (close, 20), "STDDEV"),
+        ("atr", "h, l, c, 14", (*hlc, 14), "ATR"),
+        ("natr", "h, l, c, 14", (*hlc, 14), "NATR"),
+        ("adx", "h, l, c, 14", (*hlc, 14), "ADX"),
+        ("stoch", "h, l, c", hlc, "STOCH"),
+        ("willr", "h, l, c, 14", (*hlc, 14), "WILLR"),
+        ("cci", "h, l, c, 14", (*hlc, 14), "CCI"),
+        ("mfi", "h, l, c, v, 14", (*hlc, volume, 14), "MFI"),
+        ("obv", "close, volume", (c, volume), "OBV"),
+    ]
+    cases = []
+    for name, shown, args, talib_name in specs:
+        ours = getattr(ind, name, None)
+        if ours is None:
+            continue
+        cases.append(
+            Case(
+                f"{name}({shown}), 1M points",
+                functools.partial(ours, *args),
+                functools.partial(getattr(talib, talib_name), *args),
+                f"talib.{talib_name}",
+            )
+        )
+    return cases
+
+
+def _cases() -> list[Case]:
+    return _indicator_cases()
+
+
+CASES: Callable[[], list[Case]] = _cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparisons and print a Markdown table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.compare_kernels")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--only", help="comma-separated substrings of case names")
+    args = parser.parse_args(argv)
+    wanted = [w.strip() for w in args.only.split(",")] if args.only else None
+    info = machine_info()
+    print(
+        f"# kernels vs alternatives — {info['cpu']}, Python {platform.python_version()}, "
+        f"numpy {info['numpy']}, numba {info['numba']}"
+    )
+    print()
+    print("| case | ours median | ours p99 | alternative | alt. median | alt. p99 | ours/alt. |")
+    print("|---|---|---|---|---|---|---|")
+    for case in CASES():
+        if wanted is not None and not any(w in case.name for w in wanted):
+            continue
+        r = run_case(case, quick=args.quick)
+        print(
+            f"| {case.name} | {_fmt(r['ours_median'])} | {_fmt(r['ours_p99'])} | "
+            f"{case.theirs_label} | {_fmt(r['theirs_median'])} | {_fmt(r['theirs_p99'])} | "
+            f"{r['ratio']:.2f} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
