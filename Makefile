@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,bench
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean clean-numba-cache
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,5 +41,10 @@ bench: install
 		-o testpaths=bench -o addopts=
 	$(BIN)/python bench/report.py .benchmarks/latest.json
 
-clean:
+# numba's cache=True keys each module's cache on that module's source only: after editing a
+# kernel that other kernel modules call, clear the cache so they recompile against it.
+clean-numba-cache:
+	find kernels -name '*.nbi' -o -name '*.nbc' | xargs rm -f
+
+clean: clean-numba-cache
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

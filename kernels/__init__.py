@@ -1,41 +1,35 @@
-"""Compiled kernels: Numba ``@njit(cache=True)`` functions over float64 arrays.
+"""Compiled kernels: Numba ``@njit(cache=True)`` functions over numpy arrays and scalars.
 
-``kernels.indicators`` holds streaming/batch technical indicators that match
-TA-Lib (``ema``, ``rsi`` and the fused ``momentum_update`` tick);
-``kernels.risk`` holds sample risk measures that match numpy formulas
-(``historical_var``, ``cvar``). Each module's docstring states its dtype,
-NaN policy, warm-up and oracle.
+Import only numpy, numba and math; know nothing of events, orders or I/O, so a
+quant can use every kernel on plain arrays. Each module's docstring states its
+dtype, NaN policy, warm-up and oracle.
+
+Modules
+-------
+``kernels.indicators``
+    TA-Lib-compatible indicators (``sma``, ``ema``, ``rsi``, ``macd``,
+    ``bbands``, ``atr``, ``natr``, ``adx``, ``stoch``, ``willr``, ``obv``,
+    ``stddev``, ``cci``, ``mfi``, ``vwap``, ``log_returns``,
+    ``rolling_volatility``, ``zscore``), each in batch and streaming form, and
+    the one-call per-tick ``indicator_set_update``. Re-exported here.
+``kernels.risk``
+    VaR/CVaR (historical, parametric, Monte Carlo, rolling and streaming),
+    drawdown, Sharpe, Sortino, Calmar, beta. Re-exported here.
+``kernels.scenarios``
+    Multi-asset Monte Carlo scenarios (Cholesky) and incremental VaR over a
+    cached scenario set, for the pre-trade check.
+``kernels.montecarlo``
+    Take-profit before stop-loss probabilities and exit times from GBM paths.
+``kernels.backtest``
+    Vectorized signal backtests and parallel parameter sweeps (vectorbt's
+    ``from_signals`` semantics).
+``kernels.book``, ``kernels.parse``, ``kernels.pretrade``, ``kernels.codes``, ``kernels.dtypes``
+    The engine's hot path: L2 book over integer ticks, exchange level parsing,
+    pre-trade checks with reason codes, record dtypes.
 """
 
-from kernels.indicators import (
-    MOM_COUNT,
-    MOM_EMA_FAST,
-    MOM_EMA_SLOW,
-    MOM_RSI,
-    ema,
-    ema_state,
-    ema_update,
-    momentum_state,
-    momentum_update,
-    rsi,
-    rsi_state,
-    rsi_update,
-)
-from kernels.risk import cvar, historical_var
+from kernels import indicators, risk
+from kernels.indicators import *  # noqa: F403 - the public indicator set, see indicators.__all__
+from kernels.risk import *  # noqa: F403 - the public risk set, see risk.__all__
 
-__all__ = [
-    "MOM_COUNT",
-    "MOM_EMA_FAST",
-    "MOM_EMA_SLOW",
-    "MOM_RSI",
-    "cvar",
-    "ema",
-    "ema_state",
-    "ema_update",
-    "historical_var",
-    "momentum_state",
-    "momentum_update",
-    "rsi",
-    "rsi_state",
-    "rsi_update",
-]
+__all__ = [*indicators.__all__, *risk.__all__]
