@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,bench
+# vectorbt (a benchmark baseline) compiles with reflected lists, which numba warns about;
+# our own code keeps `filterwarnings = error`.
+BENCH_WARNINGS := -W "ignore::numba.core.errors.NumbaPendingDeprecationWarning"
 
 .PHONY: install demo test lint format bench clean clean-numba-cache
 
@@ -23,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest -q
 	# The benchmarks run once each, untimed, so they cannot rot between `make bench` runs.
 	$(BIN)/python -m pytest bench -q -p no:cacheprovider --benchmark-disable \
-		-o testpaths=bench -o addopts=
+		-o testpaths=bench -o addopts= $(BENCH_WARNINGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -38,7 +41,7 @@ bench: install
 	$(BIN)/python -m pytest bench -q -p no:cacheprovider --benchmark-only \
 		--benchmark-columns=median,iqr,ops,rounds --benchmark-save-data \
 		--benchmark-json=.benchmarks/latest.json \
-		-o testpaths=bench -o addopts=
+		-o testpaths=bench -o addopts= $(BENCH_WARNINGS)
 	$(BIN)/python bench/report.py .benchmarks/latest.json
 
 # numba's cache=True keys each module's cache on that module's source only: after editing a
