@@ -175,6 +175,45 @@ def _per_tick_cases() -> list[Case]:
         q = np.quantile(pnl, 0.05)
         return -q, -pnl[pnl <= q].mean()
 
+    import talib
+
+    from kernels.indicators import indicator_set_state, indicator_set_update
+
+    bars = _ohlcv(200_000)
+    warm = 1_000
+    set_state = indicator_set_state()
+    for i in range(warm):
+        indicator_set_update(set_state, bars[2][i], bars[0][i], bars[1][i], bars[2][i], bars[3][i])
+    history = [b[:warm].copy() for b in bars]
+    h0, lo0, c0, _ = history
+    # TA-Lib's stateful stream objects, seeded with the same history, one update per tick.
+    ema_fast = talib.stream.EMA(c0, 12)
+    ema_slow = talib.stream.EMA(c0, 26)
+    rsi_14 = talib.stream.RSI(c0, 14)
+    bb_20 = talib.stream.BBANDS(c0, 20)
+    atr_14 = talib.stream.ATR(h0, lo0, c0, 14)
+    tick_bars = iter(
+        zip(*(np.tile(b[warm : warm + 4_096], 64).tolist() for b in bars), strict=True)
+    )
+    talib_bars = iter(
+        zip(*(np.tile(b[warm : warm + 4_096], 64).tolist() for b in bars), strict=True)
+    )
+
+    def indicator_ticks() -> None:
+        for _ in range(100):
+            h, lo, c, v = next(tick_bars)
+            indicator_set_update(set_state, c, h, lo, c, v)
+
+    def talib_stream_ticks() -> None:
+        # VWAP and rolling volatility have no TA-Lib stream: the alternative does less work.
+        for _ in range(100):
+            h, lo, c, _ = next(talib_bars)
+            ema_fast.update(c)
+            ema_slow.update(c)
+            rsi_14.update(c)
+            bb_20.update(c)
+            atr_14.update(h, lo, c)
+
     def ticks() -> None:
         for _ in range(100):
             rolling_var_update(state, next(new_returns))
@@ -192,6 +231,14 @@ def _per_tick_cases() -> list[Case]:
             numpy_incremental()
 
     return [
+        Case(
+            "indicator_set_update (EMA 12/26, RSI, BB 20, ATR, VWAP, vol), per tick",
+            indicator_ticks,
+            talib_stream_ticks,
+            "talib.stream EMA×2, RSI, BBANDS, ATR objects",
+            repeats=41,
+            unit_count=100,
+        ),
         Case(
             "streaming VaR+CVaR, 1,000-return window, per tick",
             ticks,
