@@ -14,8 +14,10 @@ from enum import StrEnum
 import msgspec
 
 __all__ = [
+    "MARGINED_KINDS",
     "AssetClass",
     "Instrument",
+    "InstrumentKind",
     "InstrumentRegistry",
     "UnknownSymbolError",
     "default_instruments",
@@ -30,6 +32,30 @@ class AssetClass(StrEnum):
     STOCK = "stock"
     FUTURE = "future"
     COMMODITY = "commodity"
+
+
+class InstrumentKind(StrEnum):
+    """How an instrument settles, which decides how a fill moves cash.
+
+    ``SPOT``, ``STOCK``, ``FOREX`` and ``COMMODITY`` are fully funded: a buy
+    pays the notional in cash. ``PERPETUAL`` (linear perpetual swap) and
+    ``FUTURE`` (linear dated future) are margined: cash moves only by realized
+    P&L, fees and (perpetuals) funding, and the notional ties up
+    ``initial_margin`` of it as margin. The asset class (what the exposure is
+    grouped by) is a separate field: a gold future is ``kind=FUTURE,
+    asset_class=COMMODITY``.
+    """
+
+    SPOT = "spot"
+    PERPETUAL = "perpetual"
+    FUTURE = "future"
+    STOCK = "stock"
+    FOREX = "forex"
+    COMMODITY = "commodity"
+
+
+#: Kinds booked as margined derivatives (cash moves by P&L, not by notional).
+MARGINED_KINDS = frozenset((InstrumentKind.PERPETUAL, InstrumentKind.FUTURE))
 
 
 class UnknownSymbolError(KeyError):
@@ -64,6 +90,19 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         Smallest order value in the quote currency (>= 0).
     contract_multiplier : float
         Quote value of one unit of quantity per unit of price (1 for spot).
+    kind : InstrumentKind, default ``InstrumentKind.SPOT``
+        Settlement type; ``PERPETUAL`` and ``FUTURE`` are margined.
+    initial_margin : float, default 0.1
+        Initial margin rate of a margined instrument, a fraction of the
+        notional in (0, 1]; 0.1 is 10x, the risk engine's default leverage
+        cap. Ignored for fully funded kinds.
+    margin_rate : float, default 0.005
+        Maintenance margin rate, a fraction of the notional in
+        [0, ``initial_margin``]; 0.005 is a generic first tier (Binance USD-M
+        BTCUSDT's lowest tier is 0.004). Ignored for fully funded kinds.
+    settle_currency : str, default ""
+        Currency P&L and margin settle in; empty means the quote currency
+        (see :attr:`settlement_currency`).
     """
 
     symbol: str
@@ -77,6 +116,10 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     lot_size: float
     min_notional: float = 0.0
     contract_multiplier: float = 1.0
+    kind: InstrumentKind = InstrumentKind.SPOT
+    initial_margin: float = 0.1
+    margin_rate: float = 0.005
+    settle_currency: str = ""
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "lot_size", "contract_multiplier"):
@@ -85,6 +128,25 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(f"{self.symbol}: {name} must be > 0, was {value}")
         if not self.min_notional >= 0:
             raise ValueError(f"{self.symbol}: min_notional must be >= 0, was {self.min_notional}")
+        if not 0.0 < self.initial_margin <= 1.0:
+            raise ValueError(
+                f"{self.symbol}: initial_margin must be in (0, 1], was {self.initial_margin}"
+            )
+        if not 0.0 <= self.margin_rate <= self.initial_margin:
+            raise ValueError(
+                f"{self.symbol}: margin_rate must be in [0, initial_margin="
+                f"{self.initial_margin}], was {self.margin_rate}"
+            )
+
+    @property
+    def is_margined(self) -> bool:
+        """True for margined derivatives (perpetuals, futures)."""
+        return self.kind in MARGINED_KINDS
+
+    @property
+    def settlement_currency(self) -> str:
+        """Return ``settle_currency``, or the quote currency when it is empty."""
+        return self.settle_currency or self.quote
 
     def price_to_ticks(self, price: float) -> int:
         """Return the price as an integer number of ticks (nearest)."""
