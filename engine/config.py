@@ -157,11 +157,12 @@ def _number(
     ge: float | None = None,
     lt: float | None = None,
     le: float | None = None,
+    allow_inf: bool = False,
 ) -> None:
-    """Check a finite number against bounds; the message states all the bounds."""
+    """Check a finite number (or +inf, "no limit", when allowed) against bounds."""
     if isinstance(value, int):
         _require(-(2**63) <= value < 2**63, section, field, "must fit in 64 bits", value)
-    else:
+    elif not (allow_inf and value == math.inf):
         _require(math.isfinite(value), section, field, "must be a finite number", value)
     parts = []
     ok = True
@@ -351,6 +352,16 @@ class RiskConfig(msgspec.Struct, **_STRUCT_OPTIONS):
         Loss from entry that closes a position; > 0.
     take_profit_pct : float, default ``0.05``
         Gain from entry that closes a position; > 0.
+    max_drawdown_pct : float, default ``0.10``
+        Drawdown from the equity peak that halts trading (cancel all, admin reset); > 0.
+    max_order_quantity : float, default ``inf``
+        Largest quantity of one order (``inf``: no limit; lot sizes differ per symbol); > 0.
+    max_order_notional : float, default ``inf``
+        Largest value of one order in the quote currency (``inf``: no limit); > 0.
+    max_orders_per_window : int, default ``100``
+        Order-rate throttle: orders accepted per ``order_window_s``; 1 to 1,000,000.
+    order_window_s : float, default ``1.0``
+        Throttle window in seconds of engine-clock time; > 0.
     """
 
     min_confidence: float = 0.55
@@ -362,9 +373,18 @@ class RiskConfig(msgspec.Struct, **_STRUCT_OPTIONS):
     max_sector_pct: float = 0.30
     stop_loss_pct: float = 0.02
     take_profit_pct: float = 0.05
+    max_drawdown_pct: float = 0.10
+    max_order_quantity: float = math.inf
+    max_order_notional: float = math.inf
+    max_orders_per_window: int = 100
+    order_window_s: float = 1.0
 
     def __post_init__(self) -> None:
         s = "risk"
+        _number(s, "max_order_quantity", self.max_order_quantity, gt=0, allow_inf=True)
+        _number(s, "max_order_notional", self.max_order_notional, gt=0, allow_inf=True)
+        _number(s, "max_orders_per_window", self.max_orders_per_window, ge=1, le=1_000_000)
+        _number(s, "order_window_s", self.order_window_s, gt=0)
         _number(s, "min_confidence", self.min_confidence, ge=0, le=1)
         for field in (
             "max_position_pct",
@@ -375,6 +395,7 @@ class RiskConfig(msgspec.Struct, **_STRUCT_OPTIONS):
             "max_sector_pct",
             "stop_loss_pct",
             "take_profit_pct",
+            "max_drawdown_pct",
         ):
             _number(s, field, getattr(self, field), gt=0)
 
@@ -523,17 +544,26 @@ class Config(msgspec.Struct, **_STRUCT_OPTIONS):
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the effective configuration as JSON-ready nested dicts (tuples become lists).
+        """Return the effective configuration as nested dicts of builtins (tuples become lists).
 
-        Config holds no secrets, so the result is safe to print or serve.
+        Config holds no secrets, so the result is safe to print or serve. "No
+        limit" values stay ``inf`` (JSON encoders write them as ``null``).
 
         Examples
         --------
         >>> Config().to_dict()["risk"]["max_leverage"]
         10.0
         """
-        result: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(self))
+        result: dict[str, Any] = _lists(msgspec.to_builtins(self))
         return result
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------

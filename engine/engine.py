@@ -18,6 +18,7 @@ from engine.bus import EventBus
 from engine.clock import Clock
 from engine.config import Config
 from engine.events import (
+    EmergencyExit,
     EngineStarted,
     EngineStopped,
     OrderCancelled,
@@ -27,6 +28,7 @@ from engine.events import (
     PositionClosed,
     PositionOpened,
     PositionUpdated,
+    RiskAlert,
     RiskCheckFailed,
     RiskCheckPassed,
     SignalExecuted,
@@ -39,7 +41,7 @@ from engine.market import SymbolMarket
 from engine.orders import Order, OrderStatus, OrderType, Side
 from engine.portfolio import CLOSED, OPENED, Portfolio
 from engine.protocols import OrderGateway
-from engine.risk import RiskManager
+from engine.risk import RiskAction, RiskManager
 from engine.state import EngineState, EngineStateMachine, TradingMode
 from engine.strategy import BaseStrategy, TradingSignal
 
@@ -95,7 +97,9 @@ class TradingEngine:
         self.strategy = strategy
         self.bus = bus if bus is not None else EventBus(config.engine.event_history)
         self.state = EngineStateMachine()
-        self.portfolio = Portfolio(config.engine.initial_cash, config.engine.quote_currency)
+        self.portfolio = Portfolio(
+            config.engine.initial_cash, config.engine.quote_currency, instruments=instruments
+        )
         self.risk = RiskManager(config.risk)
         self.execution = ExecutionEngine()
         self.counters = EngineCounters()
@@ -110,7 +114,8 @@ class TradingEngine:
         self._trading = False
         self._equity_interval_ns = _NS
         self._next_equity_ts = 0
-        self._signal_confidence: dict[str, float] = {}
+        #: Symbols with a risk exit (stop loss, take profit, flatten) in flight.
+        self._exits_pending: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -165,9 +170,18 @@ class TradingEngine:
                 position = portfolio.positions.get(market.symbol)
         if position is not None:
             position.mark_price = market.last_price
+            if position.quantity != 0.0:
+                action = self.risk.on_mark(
+                    market.symbol, market.last_price, position.quantity, position.average_price, ts
+                )
+                if action is not None and market.symbol not in self._exits_pending:
+                    self._exit_position(action.symbol, action.quantity, action.kind)
         if ts >= self._next_equity_ts:
-            portfolio.record_equity(ts)
+            equity = portfolio.record_equity(ts)
             self._next_equity_ts = ts + self._equity_interval_ns
+            halt = self.risk.on_equity(equity, portfolio.peak_equity, ts)
+            if halt is not None:
+                self._carry_out(halt)
 
     def on_book(self, market: SymbolMarket, ts_recv: int) -> None:
         """Nothing to do per book update yet (the venue reads the book directly)."""
@@ -244,6 +258,9 @@ class TradingEngine:
             gross_exposure=portfolio.gross_exposure,
             equity=portfolio.equity,
             multiplier=instrument.contract_multiplier,
+            sector=instrument.sector,
+            sector_exposure=portfolio.exposure_by_sector().get(instrument.sector, 0.0),
+            ts=ts,
         )
         coid = order.client_order_id
         if not decision.passed:
@@ -289,6 +306,107 @@ class TradingEngine:
         )
         return None
 
+    # -- risk actions: stops, kill switch, drawdown halt ----------------------------------------
+
+    def emergency_exit(self, reason: str) -> None:
+        """Kill switch: halt, cancel every open order, flatten every position.
+
+        New orders are rejected until :meth:`reset_trading` is called by an admin.
+        """
+        self._carry_out(self.risk.kill_switch(reason, self.clock.now_ns()))
+
+    def reset_trading(self, *, role: str) -> None:
+        """Leave HALTED/REDUCING for ACTIVE; only ``role="admin"`` may (PermissionError)."""
+        self.risk.reset(role=role)
+
+    def _carry_out(self, action: RiskAction) -> None:
+        ts = self.clock.now_ns()
+        bus = self.bus
+        if action.kind == "kill_switch":
+            bus.publish(EmergencyExit(ts=ts, reason=action.reason))
+        else:
+            bus.publish(RiskAlert(ts=ts, source="risk", message=action.reason))
+        if action.cancel_all and self._gateway is not None:
+            for order in self.execution.open_orders():
+                self._gateway.cancel_order(order.client_order_id, ts)
+        if action.flatten_all:
+            for symbol, position in list(self.portfolio.positions.items()):
+                if position.quantity != 0.0 and symbol not in self._exits_pending:
+                    self._exit_position(symbol, -position.quantity, action.kind)
+
+    def _exit_position(self, symbol: str, signed_quantity: float, why: str) -> Order | None:
+        """Send a reduce-only market order of ``signed_quantity`` (risk exits skip confidence)."""
+        market = self.markets.get(symbol)
+        if market is None or self._gateway is None or signed_quantity == 0.0:
+            return None
+        ts = self.clock.now_ns()
+        side = Side.BUY if signed_quantity > 0 else Side.SELL
+        bid, _, ask, _ = market.book.best()
+        touch = ask if side is Side.BUY else bid
+        if math.isnan(touch):
+            touch = market.last_price
+        position = self.portfolio.positions.get(symbol)
+        position_qty = 0.0 if position is None else position.quantity
+        try:
+            order = self.execution.build_order(
+                instrument=market.instrument,
+                side=side,
+                order_type=OrderType.MARKET,
+                quantity=abs(signed_quantity),
+                price=touch,
+                ts=ts,
+                strategy=f"risk:{why}",
+            )
+        except OrderValidationError as exc:
+            self.bus.publish(RiskAlert(ts=ts, source="risk", message=f"{why} exit: {exc}"))
+            return None
+        decision = self.risk.check(
+            symbol=symbol,
+            side_sign=side.sign,
+            quantity=order.quantity,
+            price=touch,
+            reference_price=market.reference_price(),
+            confidence=1.0,
+            position_qty=position_qty,
+            gross_exposure=self.portfolio.gross_exposure,
+            equity=self.portfolio.equity,
+            multiplier=market.instrument.contract_multiplier,
+            ts=ts,
+            reduce_only=True,
+        )
+        if not decision.passed:
+            self.bus.publish(
+                RiskCheckFailed(
+                    ts=ts,
+                    client_order_id=order.client_order_id,
+                    symbol=symbol,
+                    check=decision.check,
+                    reason=decision.reason,
+                )
+            )
+            return None
+        self.execution.track(order)
+        self.counters.orders += 1
+        self._exits_pending.add(symbol)
+        self.bus.publish(
+            OrderPlaced(
+                ts=ts,
+                client_order_id=order.client_order_id,
+                symbol=symbol,
+                venue=order.venue,
+                side=str(order.side),
+                order_type=str(order.order_type),
+                quantity=order.quantity,
+                price=touch,
+            )
+        )
+        self._gateway.submit_order(order, ts)
+        return order
+
+    def _order_done(self, order: Order) -> None:
+        if order.strategy.startswith("risk:") and not order.is_open:
+            self._exits_pending.discard(order.symbol)
+
     # -- execution reports (ExecutionReportSink) -----------------------------------------------
 
     def _order(self, client_order_id: str) -> Order | None:
@@ -313,6 +431,7 @@ class TradingEngine:
             return
         order.transition(OrderStatus.REJECTED, ts)
         order.reject_reason = reason
+        self._order_done(order)
         self.counters.rejected += 1
         self.bus.publish(
             OrderRejected(
@@ -326,6 +445,7 @@ class TradingEngine:
         if order is None:
             return
         order.transition(OrderStatus.CANCELLED, ts)
+        self._order_done(order)
         self.bus.publish(
             OrderCancelled(
                 ts=ts, client_order_id=client_order_id, symbol=order.symbol, reason=reason
@@ -346,6 +466,7 @@ class TradingEngine:
         if order is None:
             return
         order.record_fill(quantity, price, ts)
+        self._order_done(order)
         self.counters.fills += 1
         portfolio = self.portfolio
         result = portfolio.apply_fill(order.symbol, order.side.sign, quantity, price, fee)
@@ -412,5 +533,6 @@ class TradingEngine:
             "equity": p.equity,
             "max_drawdown": p.max_drawdown,
             "risk_denials": dict(self.risk.failed),
+            "trading_state": self.risk.trading_state.name,
             "handler_errors": self.bus.total_handler_errors,
         }

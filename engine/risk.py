@@ -249,9 +249,10 @@ class ScenarioRisk:
 
 
 def _setting(config: RiskConfig, key: str, argument: float | None, default: float) -> float:
-    value = getattr(config, key, None)
+    # An explicit argument wins over the configuration, which wins over the default.
+    value = argument if argument is not None else getattr(config, key, None)
     if value is None:
-        value = argument if argument is not None else default
+        value = default
     if not value > 0:
         raise ValueError(f"risk.{key} must be > 0, was {value}")
     return value

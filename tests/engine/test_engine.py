@@ -106,3 +106,58 @@ def test_submit_signal_when_sell_without_position_then_denied_no_shorting() -> N
     failed = engine.bus.get_event_history(EventType.RISK_CHECK_FAILED)
     assert failed[-1].check == "insufficient_position"
     assert engine.counters.rejected == 1
+
+
+def _fill_long(engine: TradingEngine, clock: SimulatedClock, venue: SimulatedVenue) -> None:
+    signal = TradingSignal(symbol="BTC/USDT", side="BUY", confidence=0.9, price=100.0, quantity=1.0)
+    assert engine.submit_signal(signal) is not None
+    clock.advance_to(clock.now_ns() + 10_000_000)
+    venue.on_ticker(engine.markets["BTC/USDT"], clock.now_ns())
+    assert engine.portfolio.positions["BTC/USDT"].quantity == 1.0
+
+
+def _trade(
+    engine: TradingEngine, clock: SimulatedClock, venue: SimulatedVenue, price: float
+) -> None:
+    market = engine.markets["BTC/USDT"]
+    clock.advance_to(clock.now_ns() + 10_000_000)
+    market.trades.push(clock.now_ns(), clock.now_ns(), price, 0.01, 1, SIDE_BUY)
+    market.last_price = price
+    venue.on_trade(market, clock.now_ns())
+
+
+def test_emergency_exit_cancels_flattens_and_rejects_until_admin_reset() -> None:
+    engine, clock = _engine()
+    venue = _wire(engine, clock)
+    engine.start()
+    _fill_long(engine, clock, venue)
+    engine.emergency_exit("operator kill switch")
+    assert (
+        "operator kill switch" in engine.bus.get_event_history(EventType.EMERGENCY_EXIT)[-1].reason
+    )
+    clock.advance_to(clock.now_ns() + 10_000_000)
+    venue.on_ticker(engine.markets["BTC/USDT"], clock.now_ns())
+    assert engine.portfolio.positions["BTC/USDT"].quantity == 0.0
+    signal = TradingSignal(symbol="BTC/USDT", side="BUY", confidence=0.9, price=100.0, quantity=1.0)
+    assert engine.submit_signal(signal) is None
+    assert engine.bus.get_event_history(EventType.RISK_CHECK_FAILED)[-1].check == "trading_halted"
+    with pytest.raises(PermissionError):
+        engine.reset_trading(role="trader")
+    engine.reset_trading(role="admin")
+    assert engine.submit_signal(signal) is not None
+
+
+def test_stop_loss_when_mark_falls_two_percent_below_entry_then_position_closed() -> None:
+    engine, clock = _engine()
+    venue = _wire(engine, clock)
+    engine.start()
+    _fill_long(engine, clock, venue)
+    entry = engine.portfolio.positions["BTC/USDT"].average_price
+    _trade(engine, clock, venue, entry * 0.99)  # -1 %: nothing happens
+    assert engine.portfolio.positions["BTC/USDT"].quantity == 1.0
+    _trade(engine, clock, venue, entry * 0.979)  # beyond -2 %: exit sent
+    clock.advance_to(clock.now_ns() + 10_000_000)
+    venue.on_ticker(engine.markets["BTC/USDT"], clock.now_ns())
+    assert engine.portfolio.positions["BTC/USDT"].quantity == 0.0
+    placed = engine.bus.get_event_history(EventType.ORDER_PLACED)
+    assert placed[-1].side == "SELL"

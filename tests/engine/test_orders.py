@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.orders import (
     IllegalOrderTransitionError,
@@ -184,3 +186,95 @@ def test_side_sign_when_buy_or_sell_then_plus_or_minus_one() -> None:
     assert Side.BUY.sign == 1
     assert Side.SELL.sign == -1
     assert Side("SELL") is Side.SELL
+
+
+def test_record_fill_when_float_residue_completes_order_then_filled_quantity_equals_quantity() -> (
+    None
+):
+    order = make_order(quantity=0.3)
+    order.record_fill(0.1, 100.0, 12)
+    order.record_fill(0.2, 100.0, 13)
+    assert order.filled_quantity == 0.3
+    assert order.leaves_quantity == 0.0
+
+
+@pytest.mark.parametrize(
+    ("tif", "closed"),
+    [("IOC", S.EXPIRED), ("FOK", S.EXPIRED)],
+)
+def test_transition_when_immediate_order_remainder_then_expired_after_partial_fill(
+    tif: str, closed: OrderStatus
+) -> None:
+    order = Order(
+        client_order_id="t-1",
+        symbol="BTC/USDT",
+        venue="binance",
+        side=Side.SELL,
+        order_type=OrderType.LIMIT,
+        quantity=1.0,
+        price=100.0,
+        ts_created=10,
+        time_in_force=tif,
+    )
+    order.transition(S.ACCEPTED, 11)
+    if tif == "IOC":
+        order.record_fill(0.4, 100.0, 12)
+    order.transition(closed, 13)
+    assert order.status is S.EXPIRED
+    assert not order.is_open
+    assert order.is_immediate
+
+
+# Fills as fractions of the order's remaining quantity; a fraction above 1 is an overfill
+# attempt that must be refused without changing the order.
+_fill_steps = st.lists(
+    st.tuples(
+        st.one_of(
+            st.floats(min_value=1e-6, max_value=1.0),
+            st.just(1.0),
+            st.floats(min_value=1.001, max_value=1.5),
+        ),
+        st.floats(min_value=0.01, max_value=1e6, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@given(
+    quantity=st.floats(min_value=1e-6, max_value=1e6, allow_nan=False, allow_infinity=False),
+    steps=_fill_steps,
+)
+def test_record_fill_property_filled_never_exceeds_quantity_and_average_is_vwap(
+    quantity: float, steps: list[tuple[float, float]]
+) -> None:
+    order = make_order(quantity=quantity)
+    accepted: list[tuple[float, float]] = []
+    for i, (fraction, price) in enumerate(steps):
+        if not order.is_open:
+            with pytest.raises(IllegalOrderTransitionError):
+                order.record_fill(quantity * 1e-3, price, 100 + i)
+            continue
+        fill = order.leaves_quantity * fraction
+        before = (order.filled_quantity, order.average_fill_price, order.status)
+        if fraction > 1.0:
+            with pytest.raises(ValueError, match="fill quantity"):
+                order.record_fill(fill, price, 100 + i)
+            assert (order.filled_quantity, order.average_fill_price, order.status) == before
+            continue
+        if not fill > 0:
+            continue
+        order.record_fill(fill, price, 100 + i)
+        accepted.append((fill, price))
+        assert order.filled_quantity <= order.quantity
+        assert order.leaves_quantity >= 0.0
+    if accepted:
+        filled = math.fsum(q for q, _ in accepted)
+        vwap = math.fsum(q * p for q, p in accepted) / filled
+        assert order.average_fill_price == pytest.approx(vwap, rel=1e-9)
+        assert order.filled_quantity == pytest.approx(filled, rel=1e-9)
+        expected = S.FILLED if filled >= quantity * (1 - 1e-12) else S.PARTIALLY_FILLED
+        assert order.status is expected
+    else:
+        assert order.status is S.NEW
+        assert order.filled_quantity == 0.0
