@@ -50,6 +50,16 @@ def _true_range(high, low, prev_close):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _true_range_ordered(high, low, prev_close):
+    # `_true_range` bit for bit when high - low >= 0 and prev_close is not NaN
+    # (infinities included), in three operations instead of seven: whichever
+    # of high, low lies between the other and prev_close gives the smaller
+    # distance (rounding is monotonic), so the maximum is the span of the
+    # three, computed by the very subtraction `_true_range` keeps.
+    return max(high, prev_close) - min(low, prev_close)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _atr_warm(count, period, prev_close, total, high, low):
     # `count` finite bars were consumed before this one; the first only gives
     # a previous close. Sums `period` true ranges, then averages them.
@@ -155,6 +165,100 @@ def natr_update(state: np.ndarray, high: float, low: float, close: float) -> flo
     return _atr_tick(state, 0, high, low, close, True)
 
 
+# Batch layout. The loop-carried chain is one fused multiply-add per bar (see
+# `smooth`), as in TA-Lib, so the loops below only keep everything else off
+# it: the warm-up runs in its own loop; the ATR takes four bars per step with
+# one test (no NaN close, high - low >= 0) and then `_true_range_ordered`,
+# falling back to the bar-by-bar path (NaN skips, `_true_range`) otherwise;
+# the NATR writes the ATR of `_NATR_BLOCK` bars, then applies `_natr_value`
+# to the whole block in one vectorized pass (a division per bar next to the
+# chain costs more than the chain), with unsigned indices so numba emits no
+# negative-index wraparound. Every output is the value `_atr_tick` would
+# return for the same bars, bit for bit.
+_NATR_BLOCK = 64
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _any_nan3(high, low, close):
+    return math.isnan(high) | math.isnan(low) | math.isnan(close)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _any_nan4(a, b, c, d):
+    return math.isnan(a) | math.isnan(b) | math.isnan(c) | math.isnan(d)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _atr_steady(high, low, close, out, start, prev_close, value, keep, take):
+    # ATR after the warm-up; a bar with a NaN holds the previous value.
+    n = close.shape[0]
+    i = start
+    while i + 4 <= n:
+        h0, h1, h2, h3 = high[i], high[i + 1], high[i + 2], high[i + 3]
+        l0, l1, l2, l3 = low[i], low[i + 1], low[i + 2], low[i + 3]
+        c0, c1, c2, c3 = close[i], close[i + 1], close[i + 2], close[i + 3]
+        # One test for the four bars: every close is a number and every
+        # high - low is >= 0 (so not NaN), which `_true_range_ordered` needs.
+        ordered = (h0 - l0 >= 0.0) & (h1 - l1 >= 0.0) & (h2 - l2 >= 0.0) & (h3 - l3 >= 0.0)
+        if _any_nan4(c0, c1, c2, c3) | (not ordered):
+            for j in range(i, i + 4):
+                if not _any_nan3(high[j], low[j], close[j]):
+                    value = smooth(value, _true_range(high[j], low[j], prev_close), keep, take)
+                    prev_close = close[j]
+                out[j] = value
+        else:
+            v0 = smooth(value, _true_range_ordered(h0, l0, prev_close), keep, take)
+            v1 = smooth(v0, _true_range_ordered(h1, l1, c0), keep, take)
+            v2 = smooth(v1, _true_range_ordered(h2, l2, c1), keep, take)
+            value = smooth(v2, _true_range_ordered(h3, l3, c2), keep, take)
+            prev_close = c3
+            out[i] = v0
+            out[i + 1] = v1
+            out[i + 2] = v2
+            out[i + 3] = value
+        i += 4
+    while i < n:
+        if not _any_nan3(high[i], low[i], close[i]):
+            value = smooth(value, _true_range(high[i], low[i], prev_close), keep, take)
+            prev_close = close[i]
+        out[i] = value
+        i += 1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _natr_steady(high, low, close, out, start, prev_close, value, keep, take):
+    # NATR after the warm-up, a block at a time: the ATR into `out`, then
+    # `_natr_value` over the block. A skipped (NaN) bar holds the ATR and the
+    # close it was normalized by, so a block with one is normalized by the
+    # last finite close instead.
+    n = np.uint64(close.shape[0])
+    i = np.uint64(start)
+    block = np.uint64(_NATR_BLOCK)
+    while i < n:
+        m = block if n - i >= block else n - i
+        block_close = prev_close
+        skipped = False
+        for k in range(m):
+            j = i + k
+            skip = _any_nan3(high[j], low[j], close[j])
+            skipped |= skip
+            if not skip:
+                value = smooth(value, _true_range(high[j], low[j], prev_close), keep, take)
+                prev_close = close[j]
+            out[j] = value
+        if skipped or m < block:
+            for k in range(m):
+                j = i + k
+                if not _any_nan3(high[j], low[j], close[j]):
+                    block_close = close[j]
+                out[j] = _natr_value(out[j], block_close)
+        else:
+            for k in range(block):  # a fixed trip count: vectorized
+                j = i + k
+                out[j] = _natr_value(out[j], close[j])
+        i += m
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _atr_loop(high, low, close, timeperiod, normalized):
     keep, take = smoothing_coefficients(1.0 / timeperiod)
@@ -164,20 +268,22 @@ def _atr_loop(high, low, close, timeperiod, normalized):
     prev_close = np.nan
     value = 0.0
     last = np.nan
-    for i in range(n):  # one loop from 0: see _ema_nb
+    i = 0
+    while i < n and count <= timeperiod:  # warm-up: NaN until it completes
         h = high[i]
         lo = low[i]
         c = close[i]
-        if not (math.isnan(h) | math.isnan(lo) | math.isnan(c)):
+        if not _any_nan3(h, lo, c):
+            count, value = _atr_warm(count, timeperiod, prev_close, value, h, lo)
             if count > timeperiod:
-                value = smooth(value, _true_range(h, lo, prev_close), keep, take)
                 last = _natr_value(value, c) if normalized else value
-            else:
-                count, value = _atr_warm(count, timeperiod, prev_close, value, h, lo)
-                if count > timeperiod:
-                    last = _natr_value(value, c) if normalized else value
             prev_close = c
         out[i] = last
+        i += 1
+    if normalized:
+        _natr_steady(high, low, close, out, i, prev_close, value, keep, take)
+    else:
+        _atr_steady(high, low, close, out, i, prev_close, value, keep, take)
     return out
 
 
