@@ -98,6 +98,10 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels._common import MAX_TIMEPERIOD as _MAX_PERIOD
+from kernels._common import check_period as _check_period
+from kernels._common import check_series as _check_series
+
 __all__ = [
     "adx",
     "adx_state",
@@ -116,7 +120,6 @@ __all__ = [
     "willr_update",
 ]
 
-_MAX_PERIOD = 100_000  # TA-Lib's upper bound for every period here
 _EPSILON = 1e-14  # TA-Lib's TA_EPSILON, the width of its zero tests
 _CCI_SCALE = 0.015  # Lambert's constant
 
@@ -180,45 +183,11 @@ _ADX_SIZE = 10
 # ------------------------------------------------------------------ validation
 
 
-def _check_period(indicator: str, name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(
-            f"{indicator} {name} must be an integer in [{minimum}, {_MAX_PERIOD}], was {value!r}"
-        )
-    if not minimum <= value <= _MAX_PERIOD:
-        raise ValueError(f"{indicator} {name} must be in [{minimum}, {_MAX_PERIOD}], was {value}")
-    return int(value)
-
-
 def _check_matype(indicator: str, name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value != 0:
         raise ValueError(
             f"{indicator} {name} must be 0 (SMA, the only moving average supported), was {value!r}"
         )
-
-
-def _check_series(indicator: str, **series: object) -> list[np.ndarray]:
-    arrays = []
-    length = 0
-    first = ""
-    for name, x in series.items():
-        if not isinstance(x, np.ndarray):
-            raise ValueError(
-                f"{indicator} {name} must be a numpy.ndarray of float64, was {type(x).__name__}"
-            )
-        if x.dtype != np.float64:
-            raise ValueError(f"{indicator} {name} must have dtype float64, was {x.dtype}")
-        if x.ndim != 1:
-            raise ValueError(f"{indicator} {name} must be 1-D, was {x.ndim}-D with shape {x.shape}")
-        if not first:
-            first, length = name, x.shape[0]
-        elif x.shape[0] != length:
-            raise ValueError(
-                f"{indicator} {name} has length {x.shape[0]}, expected {length} "
-                f"(the length of {first})"
-            )
-        arrays.append(np.ascontiguousarray(x))
-    return arrays
 
 
 # ------------------------------------------------------------- shared helpers
