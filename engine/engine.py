@@ -356,7 +356,9 @@ class TradingEngine:
                 price=touch,
                 ts=ts,
                 strategy=f"risk:{why}",
+                reduce_only=True,
             )
+            self._enforce_reduce_only(order, position_qty)
         except OrderValidationError as exc:
             self.bus.publish(RiskAlert(ts=ts, source="risk", message=f"{why} exit: {exc}"))
             return None
@@ -402,6 +404,30 @@ class TradingEngine:
         )
         self._gateway.submit_order(order, ts)
         return order
+
+    def _enforce_reduce_only(self, order: Order, position_qty: float) -> None:
+        """Clip a reduce-only order to the position it reduces, or refuse it.
+
+        The venue does not know positions, so reduce-only is enforced here
+        before the order is tracked and sent: a reduce-only order may trade at
+        most the opposite of ``position_qty`` (a sell reduces a long, a buy a
+        short). A larger order is clipped (down to the lot); one that would
+        only open or increase a position raises :class:`OrderValidationError`
+        naming the order, the side and the position.
+        """
+        if not order.reduce_only:
+            return
+        allowed = max(0.0, -order.side.sign * position_qty)
+        if order.quantity <= allowed:
+            return
+        instrument = self.instruments.get(order.symbol)
+        clipped = instrument.round_quantity(allowed) if allowed > 0.0 else 0.0
+        if not clipped > 0.0:
+            raise OrderValidationError(
+                f"reduce-only {order.side.lower()} of {order.quantity} {order.symbol} would "
+                f"increase position {position_qty}"
+            )
+        order.quantity = clipped
 
     def _order_done(self, order: Order) -> None:
         if order.strategy.startswith("risk:") and not order.is_open:
@@ -449,6 +475,26 @@ class TradingEngine:
         self.bus.publish(
             OrderCancelled(
                 ts=ts, client_order_id=client_order_id, symbol=order.symbol, reason=reason
+            )
+        )
+
+    def on_order_expired(self, client_order_id: str, reason: str, ts: int) -> None:
+        """Mark the order EXPIRED and publish ORDER_CANCELLED with reason ``"expired: ..."``.
+
+        There is no ORDER_EXPIRED event type: subscribers see an expiry as a
+        cancel whose reason starts with ``"expired: "``.
+        """
+        order = self._order(client_order_id)
+        if order is None:
+            return
+        order.transition(OrderStatus.EXPIRED, ts)
+        self._order_done(order)
+        self.bus.publish(
+            OrderCancelled(
+                ts=ts,
+                client_order_id=client_order_id,
+                symbol=order.symbol,
+                reason=f"expired: {reason}",
             )
         )
 

@@ -59,7 +59,15 @@ class ExecutionReportSink(Protocol):
         ...
 
     def on_order_cancelled(self, client_order_id: str, reason: str, ts: int) -> None:
-        """The order is cancelled."""
+        """The order is cancelled (a cancel the client asked for)."""
+        ...
+
+    def on_order_expired(self, client_order_id: str, reason: str, ts: int) -> None:
+        """The venue ended the order for its time in force; ``reason`` says why.
+
+        The unfilled remainder of a MARKET, IOC or FOK order, or of a triggered
+        stop (a FOK order that cannot fill in full expires with nothing filled).
+        """
         ...
 
     def on_fill(

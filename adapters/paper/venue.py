@@ -10,9 +10,22 @@ Model (the walking-skeleton version; queue models arrive with the backtester):
 - Order entry latency is constant (``paper.latency_us``). An order arrives at
   the first market event at or after ``submit time + latency``.
 - A MARKET order takes liquidity from our book at arrival, level by level
-  (one fill per level, taker fee). What the book cannot fill is cancelled.
-  The recorded book is not modified (no market impact).
-- A LIMIT order first takes what crosses at arrival (taker), then rests at its
+  (one fill per level, taker fee). What the book cannot fill expires
+  (``on_order_expired``). The recorded book is not modified (no market impact).
+- Time in force: an IOC order (LIMIT or MARKET) takes what crosses at arrival
+  and its remainder expires; a FOK order fills only if the displayed depth up
+  to its limit (any price for MARKET) covers its full quantity, else it expires
+  with nothing filled. A GTC LIMIT order rests (below).
+- A POST_ONLY order that would cross the opposite touch at arrival is rejected
+  ("post-only order would take liquidity ..."); otherwise it rests like a GTC
+  LIMIT order. It never takes liquidity.
+- A STOP_MARKET order is accepted and rests untriggered (it counts in
+  ``open_order_count``). Every trade checks ``should_trigger(trade price)``;
+  a triggered stop executes as a MARKET order against the book at that moment
+  and its remainder expires.
+- ``reduce_only`` is not enforced here (the venue does not know positions):
+  the engine clips or refuses reduce-only orders before sending them.
+- A GTC LIMIT order first takes what crosses at arrival (taker), then rests at its
   price behind the quantity already displayed there plus our own earlier
   orders at that price (risk-averse queue: only trades at our price, or a
   shrinking level, move us forward). A trade through our price fills resting
@@ -29,7 +42,7 @@ from collections import deque
 from engine.clock import Clock
 from engine.config import PaperConfig
 from engine.market import SymbolMarket
-from engine.orders import Order, OrderType, Side
+from engine.orders import Order, OrderType, Side, TimeInForce
 from engine.protocols import ExecutionReportSink, MarketDataSink
 from kernels.book import ASK, BID
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
@@ -37,6 +50,8 @@ from kernels.dtypes import SIDE_BUY, SIDE_SELL
 __all__ = ["SimulatedVenue"]
 
 _MAX_LEVELS = 256
+_QTY_RTOL = 1e-12
+_PRICED = frozenset({OrderType.LIMIT, OrderType.POST_ONLY})
 
 
 class _Resting:
@@ -92,6 +107,8 @@ class SimulatedVenue:
         self.latency_ns = config.latency_us * 1_000
         self._pending: deque[tuple[int, Order]] = deque()
         self._resting: dict[str, list[_Resting]] = {s: [] for s in markets}
+        #: Untriggered STOP_MARKET orders by symbol, in arrival order.
+        self._stops: dict[str, list[Order]] = {s: [] for s in markets}
         self._open = 0
         self.fills = 0
 
@@ -110,6 +127,13 @@ class SimulatedVenue:
                     self._open -= 1
                     self._reports.on_order_cancelled(client_order_id, "cancelled by client", ts)
                     return
+        for stops in self._stops.values():
+            for i, order in enumerate(stops):
+                if order.client_order_id == client_order_id:
+                    del stops[i]
+                    self._open -= 1
+                    self._reports.on_order_cancelled(client_order_id, "cancelled by client", ts)
+                    return
         for i, (_, order) in enumerate(self._pending):
             if order.client_order_id == client_order_id:
                 del self._pending[i]
@@ -118,7 +142,7 @@ class SimulatedVenue:
 
     @property
     def open_order_count(self) -> int:
-        """Orders resting at the venue."""
+        """Orders resting at the venue (resting limits and untriggered stops)."""
         return self._open
 
     # -- MarketDataSink ------------------------------------------------------------------------
@@ -128,6 +152,8 @@ class SimulatedVenue:
         if self._pending:
             self._arrive(self._clock.now_ns())
         if self._open:
+            if self._stops[market.symbol]:
+                self._trigger_stops(market)
             self._match_trade(market)
         self._downstream.on_trade(market, ts_recv)
 
@@ -164,22 +190,90 @@ class SimulatedVenue:
         if not book.in_sync:
             reports.on_order_rejected(coid, f"no order book for {order.symbol} (out of sync)", now)
             return
+        order_type = order.order_type
+        buy = order.side is Side.BUY
+        bid, _, ask, _ = book.best()
+        if order_type is OrderType.POST_ONLY:
+            touch = ask if buy else bid
+            if touch <= order.price if buy else touch >= order.price:
+                reports.on_order_rejected(
+                    coid,
+                    f"post-only order would take liquidity: {order.side.lower()} at "
+                    f"{order.price} crosses best {'ask' if buy else 'bid'} {touch}",
+                    now,
+                )
+                return
         reports.on_order_accepted(coid, now)
-        limit = order.price if order.order_type is OrderType.LIMIT else math.nan
-        leaves = self._take(market, order, limit, now)
-        if leaves <= 0.0:
+        if order_type is OrderType.STOP_MARKET and not order.triggered:
+            self._stops[order.symbol].append(order)
+            self._open += 1
             return
-        if order.order_type is OrderType.MARKET:
-            reports.on_order_cancelled(coid, "market order: no more liquidity in the book", now)
+        limit = order.price if order_type in _PRICED else math.nan
+        tif = order.time_in_force
+        if tif is TimeInForce.FOK:
+            available = self._available(market, order, limit)
+            if available < order.quantity * (1 - _QTY_RTOL):
+                reports.on_order_expired(
+                    coid,
+                    f"fill-or-kill: only {available:.10g} of {order.quantity:.10g} available "
+                    f"up to {'market' if limit != limit else limit}",
+                    now,
+                )
+                return
+        if order_type is OrderType.POST_ONLY:
+            leaves = order.quantity  # never takes: it did not cross above
+        else:
+            leaves = self._take(market, order, limit, now)
+            if leaves <= 0.0:
+                return
+        if order_type is OrderType.MARKET or order_type is OrderType.STOP_MARKET:
+            reports.on_order_expired(coid, "market order: no more liquidity in the book", now)
             return
-        side = BID if order.side is Side.BUY else ASK
+        if order.is_immediate:
+            reports.on_order_expired(
+                coid, f"immediate-or-cancel: {leaves:.10g} left unfilled at limit {limit}", now
+            )
+            return
+        side = BID if buy else ASK
         resting = self._resting[order.symbol]
         own_ahead = sum(r.leaves for r in resting if r.sign == order.side.sign and r.price == limit)
         queue = book.level_qty(side, limit) + own_ahead
-        bid, _, ask, _ = book.best()
-        crossed = ask <= limit if order.side is Side.BUY else bid >= limit
+        crossed = ask <= limit if buy else bid >= limit
         resting.append(_Resting(order, leaves, queue, crossed))
         self._open += 1
+
+    def _available(self, market: SymbolMarket, order: Order, limit: float) -> float:
+        """Displayed opposite-side quantity up to ``limit`` (NaN: the whole side)."""
+        buy = order.side is Side.BUY
+        prices, qtys = market.book.depth(ASK if buy else BID, _MAX_LEVELS)
+        total = 0.0
+        for price, qty in zip(prices.tolist(), qtys.tolist(), strict=True):
+            if limit == limit and (price > limit if buy else price < limit):
+                break
+            total += qty
+        return total
+
+    def _trigger_stops(self, market: SymbolMarket) -> None:
+        """Trigger the stops the last trade crossed; execute them as market orders."""
+        stops = self._stops[market.symbol]
+        trades = market.trades
+        price = float(trades.data[(trades.count - 1) % trades.capacity]["price"])
+        now = self._clock.now_ns()
+        for order in [o for o in stops if o.should_trigger(price)]:
+            stops.remove(order)
+            self._open -= 1
+            order.trigger(now)
+            if not market.book.in_sync:
+                self._reports.on_order_expired(
+                    order.client_order_id,
+                    f"stop triggered at {price} but no order book for {order.symbol}",
+                    now,
+                )
+                continue
+            if self._take(market, order, math.nan, now) > 0.0:
+                self._reports.on_order_expired(
+                    order.client_order_id, "triggered stop: no more liquidity in the book", now
+                )
 
     def _take(self, market: SymbolMarket, order: Order, limit: float, now: int) -> float:
         """Fill against the opposite side up to ``limit`` (NaN: no limit); return leaves."""

@@ -61,6 +61,9 @@ class Reports:
     def on_order_cancelled(self, client_order_id: str, reason: str, ts: int) -> None:
         self.calls.append(("cancelled", client_order_id, reason, ts))
 
+    def on_order_expired(self, client_order_id: str, reason: str, ts: int) -> None:
+        self.calls.append(("expired", client_order_id, reason, ts))
+
     def on_fill(
         self,
         client_order_id: str,
@@ -227,23 +230,24 @@ def test_market_order_when_filled_then_recorded_book_unchanged() -> None:
     assert sim.market.book.best() == (100.00, 2.0, 100.01, 0.5)
 
 
-def test_market_order_when_larger_than_book_then_fills_all_levels_then_cancelled() -> None:
+def test_market_order_when_larger_than_book_then_fills_all_levels_then_expired() -> None:
     sim = Sim()
     coid = sim.submit(Side.BUY, 5.0)
     sim.book_event(ARRIVAL)
     assert_fills(
         sim.reports, [(0.5, 100.01, "taker"), (1.0, 100.02, "taker"), (2.0, 100.03, "taker")], RATES
     )
-    assert sim.reports.calls[-1][:2] == ("cancelled", coid)
+    assert sim.reports.calls[-1][:2] == ("expired", coid)
     assert "no more liquidity" in sim.reports.calls[-1][2]
+    assert sim.reports.of("cancelled") == []
     assert sim.venue.open_order_count == 0
 
 
-def test_market_order_when_opposite_side_empty_then_cancelled_without_fill() -> None:
+def test_market_order_when_opposite_side_empty_then_expired_without_fill() -> None:
     sim = Sim(bids=[], asks=[(100.01, 1.0)])
     coid = sim.submit(Side.SELL, 1.0)
     sim.book_event(ARRIVAL)
-    assert [c[0] for c in sim.reports.calls] == ["accepted", "cancelled"]
+    assert [c[0] for c in sim.reports.calls] == ["accepted", "expired"]
     assert sim.reports.calls[-1][1] == coid
 
 

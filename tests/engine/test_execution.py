@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from engine.execution import ExecutionEngine, OrderValidationError
 from engine.instruments import Instrument, default_instruments
-from engine.orders import Order, OrderStatus, OrderType, Side
+from engine.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 
 BTC = default_instruments().get("BTC/USDT")
 LOT = Decimal("0.00001")
@@ -31,6 +31,9 @@ def build(
     quantity: float = 0.1,
     price: float = 60_000.0,
     client_order_id: str | None = None,
+    time_in_force: TimeInForce | None = None,
+    stop_price: float = math.nan,
+    reduce_only: bool = False,
 ) -> Order:
     engine = engine if engine is not None else ExecutionEngine()
     return engine.build_order(
@@ -42,6 +45,9 @@ def build(
         ts=123,
         strategy="s",
         client_order_id=client_order_id,
+        time_in_force=time_in_force,
+        stop_price=stop_price,
+        reduce_only=reduce_only,
     )
 
 
@@ -252,3 +258,95 @@ def test_open_orders_when_some_closed_then_lists_only_open_of_symbol() -> None:
     b.transition(OrderStatus.REJECTED, 1)
     assert engine.open_orders() == [a, c]
     assert engine.open_orders("BTC/USDT") == [a]
+
+
+# -- order types, time in force, stop price, reduce-only -------------------------------------------
+
+
+def test_execution_engine_when_ids_issued_then_uses_client_order_id_generator() -> None:
+    engine = ExecutionEngine(session_id="run7")
+    build(engine)
+    assert engine.ids.issued == 1
+    assert engine.next_client_order_id() == "run7-2"
+    assert build(engine).client_order_id == "run7-3"
+
+
+def test_build_order_when_post_only_price_off_tick_then_rounded_like_limit_with_gtx_default() -> (
+    None
+):
+    order = build(order_type=OrderType.POST_ONLY, price=60_000.016)
+    assert order.price == 60_000.02
+    assert order.time_in_force is TimeInForce.GTX
+    assert math.isnan(order.stop_price)
+
+
+def test_build_order_when_post_only_price_invalid_then_raises_naming_limit_price() -> None:
+    with pytest.raises(OrderValidationError, match=r"limit price nan for BTC/USDT"):
+        build(order_type=OrderType.POST_ONLY, price=math.nan)
+
+
+def test_build_order_when_stop_market_then_stop_price_rounded_price_nan_and_gtc() -> None:
+    order = build(order_type=OrderType.STOP_MARKET, price=math.nan, stop_price=61_000.016)
+    assert order.stop_price == 61_000.02
+    assert math.isnan(order.price)
+    assert order.time_in_force is TimeInForce.GTC
+    assert not order.triggered
+
+
+@pytest.mark.parametrize("stop_price", [math.nan, 0.0, -1.0, math.inf])
+def test_build_order_when_stop_price_invalid_then_raises_naming_value(stop_price: float) -> None:
+    with pytest.raises(OrderValidationError, match=rf"stop price {stop_price} for BTC/USDT"):
+        build(order_type=OrderType.STOP_MARKET, stop_price=stop_price)
+
+
+def test_build_order_when_stop_price_rounds_to_zero_then_raises_naming_tick() -> None:
+    with pytest.raises(OrderValidationError, match=r"stop price 0\.004 .* tick size 0\.01"):
+        build(order_type=OrderType.STOP_MARKET, stop_price=0.004)
+
+
+def test_build_order_when_stop_notional_below_min_at_stop_price_then_raises_naming_both() -> None:
+    # 0.0001 BTC is worth 6 at 60 000 (the reference) but 4.9 at the stop price.
+    with pytest.raises(OrderValidationError) as info:
+        build(
+            order_type=OrderType.STOP_MARKET, quantity=0.0001, price=60_000.0, stop_price=49_000.0
+        )
+    message = str(info.value)
+    assert "notional 4.9000 at stop price 49000.0 below min notional 5.0 for BTC/USDT" in message
+    order = build(order_type=OrderType.STOP_MARKET, quantity=0.0001, stop_price=51_000.0)
+    assert order.quantity == 0.0001
+
+
+def test_build_order_when_stop_price_given_for_limit_then_raises_naming_type() -> None:
+    with pytest.raises(OrderValidationError, match=r"stop price 59000\.0 .* order type LIMIT"):
+        build(stop_price=59_000.0)
+
+
+@pytest.mark.parametrize(
+    ("order_type", "tif"),
+    [
+        (OrderType.MARKET, TimeInForce.GTC),
+        (OrderType.LIMIT, TimeInForce.GTX),
+        (OrderType.POST_ONLY, TimeInForce.IOC),
+        (OrderType.STOP_MARKET, TimeInForce.FOK),
+    ],
+)
+def test_build_order_when_time_in_force_not_allowed_then_raises_and_no_id_consumed(
+    order_type: OrderType, tif: TimeInForce
+) -> None:
+    engine = ExecutionEngine()
+    with pytest.raises(OrderValidationError, match=rf"time_in_force {tif} not allowed") as info:
+        stop = 59_000.0 if order_type is OrderType.STOP_MARKET else math.nan
+        build(engine, order_type=order_type, time_in_force=tif, stop_price=stop)
+    assert "<pending>" not in str(info.value)
+    assert "BTC/USDT" in str(info.value)
+    assert build(engine).client_order_id == "ats-1"
+
+
+@pytest.mark.parametrize("tif", [TimeInForce.IOC, TimeInForce.FOK, TimeInForce.GTC])
+def test_build_order_when_limit_time_in_force_given_then_kept(tif: TimeInForce) -> None:
+    assert build(time_in_force=tif).time_in_force is tif
+
+
+def test_build_order_when_reduce_only_then_set_on_order() -> None:
+    assert build(order_type=OrderType.MARKET, reduce_only=True).reduce_only
+    assert not build().reduce_only
