@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from engine.instruments import step_decimals
 from kernels.book import (
     BOOK_BAD_LEVEL,
     BOOK_CROSSED,
@@ -78,7 +79,7 @@ class L2Book:
         # Prices are rebuilt as (ticks * tick_units) / 10**decimals: an integer over an exact
         # power of ten, one correctly rounded division, so 6168599 ticks of 0.01 give exactly
         # float("61685.99") (ticks * 0.01 would give 61685.990000000005).
-        decimals = _decimals(self.tick_size)
+        decimals = step_decimals(self.tick_size)
         self._price_scale = 10.0**decimals
         self._tick_units = round(self.tick_size * self._price_scale)
         self.capacity = capacity
@@ -160,8 +161,8 @@ class L2Book:
         nan = math.nan
         if not self.in_sync:
             return (nan, 0.0, nan, 0.0)
-        bid = self._price(out[0]) if out[0] >= 0 else nan
-        ask = self._price(out[2]) if out[2] >= 0 else nan
+        bid = self.ticks_to_price(out[0]) if out[0] >= 0 else nan
+        ask = self.ticks_to_price(out[2]) if out[2] >= 0 else nan
         return (bid, float(out[1]), ask, float(out[3]))
 
     @property
@@ -204,16 +205,3 @@ class L2Book:
     def ticks_to_price(self, ticks: int) -> float:
         """Return the price of ``ticks``, exactly the double nearest its decimal value."""
         return int(ticks) * self._tick_units / self._price_scale
-
-    def _price(self, ticks: float) -> float:
-        return int(ticks) * self._tick_units / self._price_scale
-
-
-def _decimals(tick_size: float) -> int:
-    """Decimal places of ``tick_size`` as written (0.01 → 2, 0.5 → 1, 5.0 → 0)."""
-    text = repr(tick_size)
-    if "e" in text or "E" in text:
-        mantissa, _, exponent = text.lower().partition("e")
-        digits = len(mantissa.partition(".")[2].rstrip("0"))
-        return max(0, digits - int(exponent))
-    return len(text.partition(".")[2].rstrip("0"))

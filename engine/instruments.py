@@ -21,6 +21,7 @@ __all__ = [
     "InstrumentRegistry",
     "UnknownSymbolError",
     "default_instruments",
+    "step_decimals",
 ]
 
 
@@ -154,7 +155,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     def ticks_to_price(self, ticks: int) -> float:
         """Return the price of an integer tick count."""
-        return round(ticks * self.tick_size, _decimals(self.tick_size))
+        return round(ticks * self.tick_size, step_decimals(self.tick_size))
 
     def round_price(self, price: float) -> float:
         """Round ``price`` to the nearest tick."""
@@ -163,12 +164,22 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     def round_quantity(self, quantity: float) -> float:
         """Round ``quantity`` down to the lot size (never size up an order)."""
         lots = math.floor(quantity / self.lot_size + 1e-9)
-        return round(lots * self.lot_size, _decimals(self.lot_size))
+        return round(lots * self.lot_size, step_decimals(self.lot_size))
 
 
-def _decimals(step: float) -> int:
-    """Decimal places needed to print multiples of ``step`` exactly (0.01 → 2)."""
-    return max(0, -math.floor(math.log10(step) + 1e-9)) + 2
+def step_decimals(step: float) -> int:
+    """Return the decimal places of a tick or lot size as written (0.01 → 2, 0.5 → 1, 5.0 → 0).
+
+    Multiples of ``step`` are exact decimals with this many places, so rounding
+    to it (or dividing an integer by ``10**step_decimals(step)``) gives exactly
+    the double a venue's decimal string parses to.
+    """
+    text = repr(step)
+    if "e" in text or "E" in text:
+        mantissa, _, exponent = text.lower().partition("e")
+        digits = len(mantissa.partition(".")[2].rstrip("0"))
+        return max(0, digits - int(exponent))
+    return len(text.partition(".")[2].rstrip("0"))
 
 
 class InstrumentRegistry:
