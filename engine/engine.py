@@ -41,7 +41,7 @@ from engine.market import SymbolMarket
 from engine.orders import Order, OrderStatus, OrderType, Side
 from engine.portfolio import CLOSED, OPENED, Portfolio
 from engine.protocols import OrderGateway
-from engine.risk import RiskAction, RiskManager
+from engine.risk import RiskAction, RiskDecision, RiskManager
 from engine.state import EngineState, EngineStateMachine, TradingMode
 from engine.strategy import BaseStrategy, TradingSignal
 
@@ -228,13 +228,8 @@ class TradingEngine:
         side = Side(signal.side)
         instrument = market.instrument
         # Market orders execute at the touch; value and collar-check them there.
-        touch = market.ask_price if side is Side.BUY else market.bid_price
-        bid, _, ask, _ = market.book.best()
-        book_touch = ask if side is Side.BUY else bid
-        if not math.isnan(book_touch):
-            touch = book_touch
-        if math.isnan(touch):
-            touch = signal.price
+        ticker = market.ask_price if side is Side.BUY else market.bid_price
+        touch = self._touch(market, side, signal.price if math.isnan(ticker) else ticker)
         try:
             order = self.execution.build_order(
                 instrument=instrument,
@@ -264,34 +259,13 @@ class TradingEngine:
         )
         coid = order.client_order_id
         if not decision.passed:
-            bus.publish(
-                RiskCheckFailed(
-                    ts=ts,
-                    client_order_id=coid,
-                    symbol=signal.symbol,
-                    check=decision.check,
-                    reason=decision.reason,
-                )
-            )
+            self._publish_risk_failed(order, decision, ts)
             counters.rejected += 1
             bus.publish(OrderRejected(ts=ts, client_order_id=coid, symbol=signal.symbol,
                                       reason=decision.reason))  # fmt: skip
             return self._reject_signal(signal_id, signal.symbol, decision.reason)
         bus.publish(RiskCheckPassed(ts=ts, client_order_id=coid, symbol=signal.symbol))
-        self.execution.track(order)
-        counters.orders += 1
-        bus.publish(
-            OrderPlaced(
-                ts=ts,
-                client_order_id=coid,
-                symbol=order.symbol,
-                venue=order.venue,
-                side=str(order.side),
-                order_type=str(order.order_type),
-                quantity=order.quantity,
-                price=touch,
-            )
-        )
+        self._place(order, touch, ts)
         bus.publish(SignalExecuted(ts=ts, signal_id=signal_id, client_order_id=coid))
         assert self._gateway is not None  # start() guarantees it
         self._gateway.submit_order(order, ts)
@@ -341,10 +315,7 @@ class TradingEngine:
             return None
         ts = self.clock.now_ns()
         side = Side.BUY if signed_quantity > 0 else Side.SELL
-        bid, _, ask, _ = market.book.best()
-        touch = ask if side is Side.BUY else bid
-        if math.isnan(touch):
-            touch = market.last_price
+        touch = self._touch(market, side, market.last_price)
         position = self.portfolio.positions.get(symbol)
         position_qty = 0.0 if position is None else position.quantity
         try:
@@ -377,33 +348,47 @@ class TradingEngine:
             reduce_only=True,
         )
         if not decision.passed:
-            self.bus.publish(
-                RiskCheckFailed(
-                    ts=ts,
-                    client_order_id=order.client_order_id,
-                    symbol=symbol,
-                    check=decision.check,
-                    reason=decision.reason,
-                )
-            )
+            self._publish_risk_failed(order, decision, ts)
             return None
+        self._exits_pending.add(symbol)
+        self._place(order, touch, ts)
+        self._gateway.submit_order(order, ts)
+        return order
+
+    @staticmethod
+    def _touch(market: SymbolMarket, side: Side, fallback: float) -> float:
+        """Price a market order of ``side`` executes at: our book's touch, else ``fallback``."""
+        bid, _, ask, _ = market.book.best()
+        touch = ask if side is Side.BUY else bid
+        return fallback if math.isnan(touch) else touch
+
+    def _publish_risk_failed(self, order: Order, decision: RiskDecision, ts: int) -> None:
+        self.bus.publish(
+            RiskCheckFailed(
+                ts=ts,
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                check=decision.check,
+                reason=decision.reason,
+            )
+        )
+
+    def _place(self, order: Order, price: float, ts: int) -> None:
+        """Track ``order``, count it and publish ORDER_PLACED (the caller then submits it)."""
         self.execution.track(order)
         self.counters.orders += 1
-        self._exits_pending.add(symbol)
         self.bus.publish(
             OrderPlaced(
                 ts=ts,
                 client_order_id=order.client_order_id,
-                symbol=symbol,
+                symbol=order.symbol,
                 venue=order.venue,
                 side=str(order.side),
                 order_type=str(order.order_type),
                 quantity=order.quantity,
-                price=touch,
+                price=price,
             )
         )
-        self._gateway.submit_order(order, ts)
-        return order
 
     def _enforce_reduce_only(self, order: Order, position_qty: float) -> None:
         """Clip a reduce-only order to the position it reduces, or refuse it.
