@@ -96,6 +96,9 @@ class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):
     #: ``None``: the recorded receive times; otherwise local time = exchange time + this.
     feed_latency_ns: int | None = None
     queue_model: str = "risk_averse"
+    #: False: an order whose queue position is reached fills in full (hftbacktest's
+    #: ``no_partial_fill_exchange``); True: only what traded past it.
+    partial_fills: bool = True
     #: Exponent of the power probability queue model.
     queue_power: float = 2.0
     initial_cash: float = 0.0
@@ -158,14 +161,7 @@ class TickBacktester:
         cfg.validate()
         self.data = data
         self.config = cfg
-        if cfg.feed_latency_ns is None:
-            l_order = data.l_order
-            local_ts = data.local_ts
-        else:
-            local_ts = data.exch_ts + cfg.feed_latency_ns
-            l_order = data.x_order
-        xo = data.x_order
-        lo = l_order
+        x_ts, x_kind, x_idx, x_qty, l_ts, l_kind, l_idx, l_qty = data.streams(cfg.feed_latency_ns)
         n_ticks = data.n_ticks
         cap = cfg.max_orders
         nf = cfg.max_fills
@@ -180,20 +176,18 @@ class TickBacktester:
             jitter = rng.integers(0, cfg.entry_jitter_ns + 1, size=4096, dtype=np.int64)
         else:
             jitter = np.zeros(1, np.int64)
-        start = int(min(data.exch_ts.min(), local_ts.min())) if data.n_rows else 0
-        span_s = (
-            (int(max(data.exch_ts.max(), local_ts.max())) - start) / 1e9 if data.n_rows else 0.0
-        )
+        start = int(min(x_ts[0], l_ts[0])) if data.n_rows else 0
+        span_s = (int(max(x_ts[-1], l_ts[-1])) - start) / 1e9 if data.n_rows else 0.0
         n_eq = int(span_s * 1e9 / cfg.equity_interval_ns) + 16
-        self.state = k.TBState(
-            x_ts=np.ascontiguousarray(data.exch_ts[xo]),
-            x_kind=np.ascontiguousarray(data.kind[xo]),
-            x_idx=np.ascontiguousarray(data.idx[xo]),
-            x_qty=np.ascontiguousarray(data.qty[xo]),
-            l_ts=np.ascontiguousarray(local_ts[lo]),
-            l_kind=np.ascontiguousarray(data.kind[lo]),
-            l_idx=np.ascontiguousarray(data.idx[lo]),
-            l_qty=np.ascontiguousarray(data.qty[lo]),
+        self.state = k.make_state(
+            x_ts=x_ts,
+            x_kind=x_kind,
+            x_idx=x_idx,
+            x_qty=x_qty,
+            l_ts=l_ts,
+            l_kind=l_kind,
+            l_idx=l_idx,
+            l_qty=l_qty,
             xbid=np.zeros(n_ticks, np.float64),
             xask=np.zeros(n_ticks, np.float64),
             lbid=np.zeros(n_ticks, np.float64),
@@ -238,6 +232,7 @@ class TickBacktester:
         si[k.SI_LAT_MODEL] = lat_model
         si[k.SI_TICK_BASE] = data.tick_base
         si[k.SI_MIN_SELL] = k.MAX_TS
+        si[k.SI_PARTIAL] = 1 if cfg.partial_fills else 0
         si[k.SI_MAX_BUY] = -k.MAX_TS
         sf[k.SF_TICK] = data.tick_size
         sf[k.SF_LOT] = data.lot_size

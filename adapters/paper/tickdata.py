@@ -95,7 +95,7 @@ class TickData:
     ``kind``/``exch_ts``/``local_ts``/``idx``/``qty`` are the rows in
     recording order; ``x_order``/``l_order`` sort them by exchange and by local
     time. ``idx`` counts ticks from ``tick_base`` (price = ``(idx + tick_base)
-    * tick_size``).
+    * tick_size``). :meth:`streams` gives both sorted copies (made once).
     """
 
     kind: np.ndarray
@@ -113,9 +113,41 @@ class TickData:
     market: str  # "spot" or "futures"
     stats: dict[str, Any] = field(default_factory=dict)
 
+    _streams: dict[int | None, tuple[np.ndarray, ...]] = field(default_factory=dict, repr=False)
+
     @property
     def n_rows(self) -> int:
         return int(self.kind.shape[0])
+
+    def streams(self, feed_latency_ns: int | None = None) -> tuple[np.ndarray, ...]:
+        """``(x_ts, x_kind, x_idx, x_qty, l_ts, l_kind, l_idx, l_qty)``, contiguous, cached.
+
+        With ``feed_latency_ns`` the local time of every row is its exchange
+        time plus that constant instead of the recorded receive time.
+        """
+        cached = self._streams.get(feed_latency_ns)
+        if cached is not None:
+            return cached
+        xo = self.x_order
+        if feed_latency_ns is None:
+            lo, local_ts = self.l_order, self.local_ts
+        else:
+            lo, local_ts = xo, self.exch_ts + feed_latency_ns
+        out = tuple(
+            np.ascontiguousarray(a[o])
+            for a, o in (
+                (self.exch_ts, xo),
+                (self.kind, xo),
+                (self.idx, xo),
+                (self.qty, xo),
+                (local_ts, lo),
+                (self.kind, lo),
+                (self.idx, lo),
+                (self.qty, lo),
+            )
+        )
+        self._streams[feed_latency_ns] = out
+        return out
 
 
 def _decimals_step(values: np.ndarray, max_decimals: int = 10) -> float:
@@ -158,8 +190,15 @@ def convert_frames(
     tick_size: float | None = None,
     lot_size: float | None = None,
     symbol: str | None = None,
+    book_margin: float = 0.05,
 ) -> TickData:
-    """Convert ``(recv_ts_ns, frame)`` pairs; see the module docstring."""
+    """Convert ``(recv_ts_ns, frame)`` pairs; see the module docstring.
+
+    The books span the traded price range widened by ``book_margin`` (a
+    fraction of price) on each side, at most :data:`MAX_BOOK_TICKS` ticks.
+    """
+    if not book_margin > 0:
+        raise TickDataError(f"book_margin must be > 0, got {book_margin}")
     b = _Builder()
     stats = {
         "frames": 0,
@@ -320,10 +359,15 @@ def convert_frames(
         )
     ticks = np.floor(px_a / tick_size + 0.5)
     ticks[~valid] = 0
-    ref_src = np.asarray(trade_px) if trade_px else px_a[valid]
+    # The books cover the traded range plus ``book_margin`` on each side (like a
+    # region-of-interest depth); levels further out cannot meet an order near the
+    # market, cost cache misses and page faults, and are dropped (counted).
+    ref_src = np.asarray(trade_px) if trade_px else px_a[valid & (kind_a <= EV_ASK)]
     ref = int(np.floor(np.median(ref_src) / tick_size + 0.5))
-    lo = max(int(ticks[valid].min()), ref - MAX_BOOK_TICKS // 2)
-    hi = min(int(ticks[valid].max()), ref + MAX_BOOK_TICKS // 2 - 1)
+    lo_px = float(ref_src.min()) * (1.0 - book_margin)
+    hi_px = float(ref_src.max()) * (1.0 + book_margin)
+    lo = max(int(ticks[valid].min()), int(lo_px / tick_size), ref - MAX_BOOK_TICKS // 2)
+    hi = min(int(ticks[valid].max()), int(hi_px / tick_size) + 1, ref + MAX_BOOK_TICKS // 2 - 1)
     clears = (kind_a == EV_BID_CLEAR) | (kind_a == EV_ASK_CLEAR)
     inside = valid & (((ticks >= lo) & (ticks <= hi)) | clears)
     stats["dropped_out_of_range"] = int((valid & ~inside).sum())
@@ -342,7 +386,7 @@ def convert_frames(
     stats["synced"] = synced
     x_order = np.argsort(exch_a, kind="stable")
     l_order = np.argsort(local_a, kind="stable")
-    return TickData(
+    data = TickData(
         kind=kind_a,
         exch_ts=exch_a,
         local_ts=local_a,
@@ -358,6 +402,8 @@ def convert_frames(
         market=market or "spot",
         stats=stats,
     )
+    data.streams()
+    return data
 
 
 def convert_recording(
@@ -365,10 +411,11 @@ def convert_recording(
     tick_size: float | None = None,
     lot_size: float | None = None,
     symbol: str | None = None,
+    book_margin: float = 0.05,
 ) -> TickData:
     """Read and convert a recording file; see :func:`convert_frames`."""
     reader = RecordingReader(path)
-    data = convert_frames(reader, tick_size, lot_size, symbol)
+    data = convert_frames(reader, tick_size, lot_size, symbol, book_margin)
     data.stats["bad_lines"] = reader.bad_lines
     data.stats["truncated"] = reader.truncated
     return data

@@ -2,16 +2,17 @@
 
 Every ``interval_ns`` (100 ms by default), when the book has both sides:
 
-* ``mid = (best_bid + best_ask) / 2``;
-* bid quote ``floor((mid - half_spread_ticks * tick) / tick) * tick``, never
-  above the best bid; ask quote ``ceil((mid + half_spread_ticks * tick) / tick) * tick``,
-  never below the best ask (so quotes are passive);
+* in ticks, ``mid = (best_bid + best_ask) / 2`` (may end in .5);
+* bid quote ``floor(mid - half_spread_ticks)``, never above the best bid; ask
+  quote ``ceil(mid + half_spread_ticks)``, never below the best ask (so quotes
+  are passive; integer tick arithmetic, no float rounding at tick edges);
 * for ``levels > 1``, further quotes every ``level_step_ticks`` behind those;
 * on each side, working orders whose price is not one of the side's quotes are
   cancelled; a quote price with a working order is left alone (it keeps its
   queue position); a missing quote gets a post-only order of ``order_qty``;
 * no new buys while the position is at or above ``max_position``, no new sells
-  at or below ``-max_position``; existing quotes on that side are cancelled;
+  at or below ``-max_position`` (compared in whole lots); existing quotes on
+  that side are cancelled;
 * a side with a request still in flight (an unacknowledged order or a pending
   cancel) is left alone until the venue has answered.
 
@@ -87,9 +88,11 @@ class TickVenue(Protocol):
 
 def _quotes(bid: float, ask: float, tick: float, p: GridParams) -> tuple[np.ndarray, np.ndarray]:
     """Bid and ask quotes in ticks, nearest first (the same arithmetic as the njit loop)."""
-    mid = (bid + ask) / 2.0
-    b0 = min(math.floor((mid - p.half_spread_ticks * tick) / tick), math.floor(bid / tick + 0.5))
-    a0 = max(math.ceil((mid + p.half_spread_ticks * tick) / tick), math.floor(ask / tick + 0.5))
+    bt = math.floor(bid / tick + 0.5)
+    at = math.floor(ask / tick + 0.5)
+    mid = (bt + at) / 2.0
+    b0 = min(math.floor(mid - p.half_spread_ticks), bt)
+    a0 = max(math.ceil(mid + p.half_spread_ticks), at)
     step = p.level_step_ticks
     bids = np.array([b0 - i * step for i in range(p.levels)], np.float64)
     asks = np.array([a0 + i * step for i in range(p.levels)], np.float64)
@@ -108,7 +111,9 @@ class GridMarketMaker:
         """Quote until the data ends; returns the number of wake-ups."""
         p = self.params.resolved(bt.lot_size)
         tick = bt.tick_size
+        lot = bt.lot_size
         assert p.order_qty is not None and p.max_position is not None
+        max_lots = round(p.max_position / lot)
         wakes = 0
         while bt.elapse(p.interval_ns) != k.RUN_END:
             wakes += 1
@@ -116,10 +121,11 @@ class GridMarketMaker:
             if not (bid > 0 and ask > 0):
                 continue
             bids, asks = _quotes(bid, ask, tick, p)
-            pos = bt.position
+            # compare whole lots: float sums (0.01 x 10 = 0.0999...) must not pass the limit
+            pos = round(bt.position / lot)
             for side, quotes, allowed in (
-                (k.BUY, bids, pos < p.max_position),
-                (k.SELL, asks, pos > -p.max_position),
+                (k.BUY, bids, pos < max_lots),
+                (k.SELL, asks, pos > -max_lots),
             ):
                 mine = [o for o in bt.open_orders() if o["side"] == side]
                 if any(o["status"] == "pending" or o["cancel_pending"] for o in mine):
@@ -203,6 +209,8 @@ def grid_mm_loop(
 ) -> int:
     """Run the grid market maker on ``s`` to the end of the data; returns wake-ups (error < 0)."""
     tick = s.sf[k.SF_TICK]
+    lot = s.sf[k.SF_LOT]
+    max_lots = np.floor(max_position / lot + 0.5)
     bids = np.empty(levels, np.float64)
     asks = np.empty(levels, np.float64)
     have = np.zeros(levels, np.int64)
@@ -218,15 +226,17 @@ def grid_mm_loop(
         ask = k.best_ask(s)
         if not (bid > 0.0 and ask > 0.0):
             continue
-        mid = (bid + ask) / 2.0
-        b0 = min(np.floor((mid - half_spread_ticks * tick) / tick), np.floor(bid / tick + 0.5))
-        a0 = max(np.ceil((mid + half_spread_ticks * tick) / tick), np.floor(ask / tick + 0.5))
+        bt = np.floor(bid / tick + 0.5)
+        at = np.floor(ask / tick + 0.5)
+        mid = (bt + at) / 2.0
+        b0 = min(np.floor(mid - half_spread_ticks), bt)
+        a0 = max(np.ceil(mid + half_spread_ticks), at)
         for i in range(levels):
             bids[i] = b0 - i * level_step_ticks
             asks[i] = a0 + i * level_step_ticks
-        pos = k.position(s)
-        _side_step(s, k.BUY, bids, pos < max_position, qty, tick, have)
-        _side_step(s, k.SELL, asks, pos > -max_position, qty, tick, have)
+        pos = np.floor(k.position(s) / lot + 0.5)
+        _side_step(s, k.BUY, bids, pos < max_lots, qty, tick, have)
+        _side_step(s, k.SELL, asks, pos > -max_lots, qty, tick, have)
 
 
 def run_grid_mm_njit(bt: object, params: GridParams | None = None) -> int:
