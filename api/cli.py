@@ -10,7 +10,17 @@ Commands
     (decode → L2 book → indicators → strategy → risk → simulated venue →
     portfolio) in backtest mode and print a summary.
 ``ats run --mode backtest [--config ats.toml] [--data PATH] [--json]``
-    The same, on any recording and configuration.
+    The same, on any recording and configuration. Both write a pid file
+    (``--pidfile``, default ``var/ats.pid``) while they run; ``--pace X`` replays at
+    X times the recorded speed and ``--kill-at-frame N`` triggers the kill switch
+    after frame N (a drill).
+``ats backtest --strategy NAME --data PATH [--param k=v ...] [--json] [--report DIR]``
+    Run one strategy over a recording: tick strategies (``grid_mm``) in the
+    compiled tick backtester, signal strategies through the whole engine (see
+    :mod:`api.backtest_cmd`).
+``ats kill [--pidfile PATH]``
+    Trigger the kill switch of the engine that holds the pid file (SIGUSR1; see
+    :mod:`api.control`).
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ import engine
 from adapters.binance import SpotMarketDataDecoder
 from adapters.paper import SimulatedVenue
 from adapters.replay import RecordingError, RecordingReader
+from api import backtest_cmd
+from api.control import DEFAULT_PIDFILE, ControlChannel, ControlError, paced, send_kill
 from engine.book import BookOverflowError
 from engine.clock import SimulatedClock
 from engine.config import CONFIG_PATH_ENV_VAR, Config, ConfigError, load_config
@@ -88,10 +100,18 @@ class Backtest:
         self,
         frames: Iterable[tuple[int, bytes]],
         progress: _Progress | None = None,
+        control: ControlChannel | None = None,
     ) -> None:
-        """Replay ``frames`` (``(recv_ts_ns, frame)``) through the engine, as fast as possible."""
+        """Replay ``frames`` (``(recv_ts_ns, frame)``) through the engine, as fast as they come.
+
+        A kill requested on ``control`` (``ats kill``, ``--kill-at-frame``) is
+        carried out after the frame during which it arrived, between two frames.
+        """
         clock = self.clock
         on_frame = self.decoder.on_frame
+        stats = self.decoder.stats
+        if control is None:
+            control = ControlChannel()
         self.decoder.warm_up()
         self.engine.start()
         started = time.perf_counter()
@@ -99,13 +119,19 @@ class Backtest:
             for ts, frame in frames:
                 clock.advance_to(ts)
                 on_frame(ts, frame)
+                if control.pending:
+                    control.carry_out(self.engine, stats.frames)
         else:
             for n, (ts, frame) in enumerate(frames, 1):
                 clock.advance_to(ts)
                 on_frame(ts, frame)
+                if control.pending:
+                    control.carry_out(self.engine, stats.frames)
                 if not n & 4095:
                     progress.update()
             progress.done()
+        if control.pending:  # requested after the last frame, while the engine still runs
+            control.carry_out(self.engine, stats.frames)
         self.elapsed_s = time.perf_counter() - started
         self.engine.stop("end of data")
 
@@ -198,12 +224,22 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--data", help="recording to replay (default: data.path)")
         p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+        p.add_argument("--pidfile", help=f"pid file for `ats kill` (default: {DEFAULT_PIDFILE})")
+        p.add_argument(
+            "--kill-at-frame", type=int, metavar="N", help="trigger the kill switch after frame N"
+        )
+        p.add_argument(
+            "--pace", type=float, metavar="X", help="replay at X times the recorded speed"
+        )
 
     demo = sub.add_parser("demo", help="replay the bundled recording through the whole engine")
     common(demo)
     run = sub.add_parser("run", help="run the engine in a mode")
     run.add_argument("--mode", choices=[m.value for m in TradingMode], default=None)
     common(run)
+    backtest_cmd.add_parser(sub)
+    kill = sub.add_parser("kill", help="trigger the kill switch of the running engine")
+    kill.add_argument("--pidfile", help=f"the engine's pid file (default: {DEFAULT_PIDFILE})")
     return parser
 
 
@@ -221,18 +257,28 @@ def _resolve_data(path: str) -> Path:
     return bundled if bundled.is_file() else candidate
 
 
-def _replay(config: Config, data: str | None, as_json: bool) -> int:
-    path = _resolve_data(data if data is not None else config.data.path)
+def _replay(config: Config, args: argparse.Namespace) -> int:
+    path = _resolve_data(args.data if args.data is not None else config.data.path)
     reader = RecordingReader(path)
     backtest = build_backtest(config)
+    control = ControlChannel(kill_at_frame=args.kill_at_frame)
+    frames: Iterable[tuple[int, bytes]] = reader
+    if args.pace is not None:
+        frames = paced(frames, args.pace, control)
     progress = _Progress(reader, sys.stderr) if sys.stderr.isatty() else None
-    _log.info("replay started", extra={"fields": {"data": str(path), "mode": config.engine.mode}})
-    backtest.run(reader, progress)
+    with control.serve(args.pidfile):
+        _log.info(
+            "replay started", extra={"fields": {"data": str(path), "mode": config.engine.mode}}
+        )
+        backtest.run(control.frames(frames), progress, control)
     summary = backtest.summary(bad_lines=reader.bad_lines)
     summary["data"] = str(path)
     summary["truncated"] = reader.truncated
+    kill_switch = control.summary(backtest.engine)
+    if kill_switch is not None:
+        summary["kill_switch"] = kill_switch
     _log.info("replay finished", extra={"fields": {"frames": summary["frames"]}})
-    if as_json:
+    if args.json:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:
         _print_summary(summary, sys.stdout)
@@ -289,6 +335,11 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
             else:
                 text = str(value)
             out.write(f"  {key:<24} {text}\n")
+    kill_switch = summary.get("kill_switch")
+    if kill_switch is not None:
+        out.write(f"kill switch (trading {summary['trading_state']})\n")
+        for key, value in kill_switch.items():
+            out.write(f"  {key:<24} {value}\n")
     for symbol, values in summary["symbols"].items():
         ticker = values["last_book_ticker"]
         out.write(
@@ -298,10 +349,19 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
         )
 
 
+def _kill(pidfile: str | None) -> int:
+    path = Path(DEFAULT_PIDFILE if pidfile is None else pidfile).absolute()
+    pid = send_kill(path)
+    sys.stdout.write(f"ats: kill switch requested: SIGUSR1 sent to engine pid {pid} ({path})\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ats`` console script; return the exit status."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "kill":  # needs no configuration: it must work when little else does
+            return _kill(args.pidfile)
         config = _load_config(args.config)
         log_cfg = config.logging
         configure_logging(
@@ -309,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt=args.log_format or log_cfg.format,
             file=args.log_file or log_cfg.file or None,
         )
+        if args.command == "backtest":
+            return backtest_cmd.run_backtest(args, _resolve_data, config)
         if args.command == "run" and args.mode is not None:
             config = msgspec.structs.replace(
                 config, engine=msgspec.structs.replace(config.engine, mode=args.mode)
@@ -318,8 +380,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"engine.mode '{config.engine.mode}' needs a live feed, which this build "
                 "does not have yet; use --mode backtest"
             )
-        return _replay(config, args.data, args.json)
-    except (ConfigError, RecordingError, UsageError, UnknownSymbolError, BookOverflowError) as exc:
+        return _replay(config, args)
+    except (
+        ConfigError,
+        ControlError,
+        RecordingError,
+        UsageError,
+        UnknownSymbolError,
+        BookOverflowError,
+    ) as exc:
         sys.stderr.write(f"ats: error: {exc}\n")
         return 2
     except ValueError as exc:  # bad values reaching constructors (e.g. a bad log level)
