@@ -13,6 +13,8 @@ BENCH_WARNINGS := -W "ignore::numba.core.errors.NumbaPendingDeprecationWarning"
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
+	# hftbacktest 2.4.4 declares numpy<2.3 but runs on our numpy 2.4.6 (vectorbt needs >=2.4.6): no deps.
+	$(if $(findstring bench,$(EXTRAS)),$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt hftbacktest==2.4.4)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,7 +49,7 @@ bench: install
 # numba's cache=True keys each module's cache on that module's source only: after editing a
 # kernel that other kernel modules call, clear the cache so they recompile against it.
 clean-numba-cache:
-	find kernels -name '*.nbi' -o -name '*.nbc' | xargs rm -f
+	find kernels engine adapters bench -name '*.nbi' -o -name '*.nbc' | xargs rm -f
 
 clean: clean-numba-cache
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
