@@ -70,6 +70,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--taker-fee", type=float, default=0.0005)
     p.add_argument("--tick", type=float, help="tick size (default: inferred from the data)")
     p.add_argument("--lot", type=float, help="lot size (default: inferred from the data)")
+    p.add_argument(
+        "--book-margin",
+        type=float,
+        default=0.02,
+        help="book range: traded prices widened by this fraction each side (default 0.02)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the latency jitter")
     p.add_argument("--jitter-ns", type=int, default=0, help="uniform extra entry latency")
     p.add_argument("--python", action="store_true", help="plain-Python strategy (not njit)")
@@ -120,7 +126,7 @@ def _run_tick(args: argparse.Namespace, path: Path) -> tuple[dict[str, Any], dic
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     t0 = time.perf_counter()
-    data = convert_recording(path, args.tick, args.lot)
+    data = convert_recording(path, args.tick, args.lot, book_margin=args.book_margin)
     convert_s = time.perf_counter() - t0
     bt = TickBacktester(data, cfg)
     assert isinstance(params, GridParams)

@@ -142,9 +142,11 @@ SI_POST_ONLY_REJECTS = 34
 SI_JITTER_I = 35
 SI_MIN_SELL = 36  #: lowest price index of our resting sells (huge when none)
 SI_MAX_BUY = 37  #: highest price index of our resting buys (-huge when none)
+SI_MIN_BUY = 39  #: lowest price index of our resting buys (huge when none)
+SI_MAX_SELL = 40  #: highest price index of our resting sells (-huge when none)
 SI_PARTIAL = 38  #: 1: queue fills execute what traded past us; 0: the whole order (hftbacktest's
 #: no-partial-fill exchange)
-SI_SIZE = 40
+SI_SIZE = 48
 
 # --- scalar slots: sf (float64) -----------------------------------------------------------
 SF_X_POS = 0
@@ -251,7 +253,6 @@ STATE_FIELDS = (
     "x_ts", "x_kind", "x_idx", "x_qty",  # exchange stream
     "l_ts", "l_kind", "l_idx", "l_qty",  # local stream
     "xbid", "xask", "lbid", "lask",  # books by price index
-    "xbuy_n", "xsell_n",  # our resting orders per price index
     "si", "sf",  # scalars
     "oi", "of",  # order table
     "used", "xlive",  # slot lists: used by the local side, resting at the exchange
@@ -528,17 +529,23 @@ def _respond(
 @njit(cache=True)
 def _extremes(s: TBState) -> None:
     """Refresh the price range of our resting orders (the hot loop only calls out inside it)."""
-    lo = MAX_TS
-    hi = -MAX_TS
+    lo_s = MAX_TS
+    hi_s = -MAX_TS
+    lo_b = MAX_TS
+    hi_b = -MAX_TS
     for j in range(s.si[SI_N_XLIVE]):
         slot = s.xlive[j]
         t = s.oi[slot, OI_TICK]
         if s.oi[slot, OI_SIDE] == SELL:
-            lo = min(lo, t)
+            lo_s = min(lo_s, t)
+            hi_s = max(hi_s, t)
         else:
-            hi = max(hi, t)
-    s.si[SI_MIN_SELL] = lo
-    s.si[SI_MAX_BUY] = hi
+            lo_b = min(lo_b, t)
+            hi_b = max(hi_b, t)
+    s.si[SI_MIN_SELL] = lo_s
+    s.si[SI_MAX_SELL] = hi_s
+    s.si[SI_MIN_BUY] = lo_b
+    s.si[SI_MAX_BUY] = hi_b
 
 
 @njit(cache=True)
@@ -551,10 +558,6 @@ def _unrest(s: TBState, slot: int) -> None:
             s.xlive[j] = s.xlive[n - 1]
             si[SI_N_XLIVE] = n - 1
             break
-    if s.oi[slot, OI_SIDE] == BUY:
-        s.xbuy_n[s.oi[slot, OI_TICK]] -= 1
-    else:
-        s.xsell_n[s.oi[slot, OI_TICK]] -= 1
     _extremes(s)
 
 
@@ -732,7 +735,7 @@ def _trade_vs_resting(s: TBState, side: int, idx: int, qty: float, ts: int) -> N
 @njit(cache=True)
 def _x_bid_orders(s: TBState, idx: int, prev: float, qty: float, ts: int) -> None:
     """A bid level changed where our orders may care: queue position, crossed sells."""
-    if s.xbuy_n[idx] > 0:
+    if s.si[SI_MIN_BUY] <= idx <= s.si[SI_MAX_BUY]:
         _level_changed(s, BUY, idx, prev, qty)
     if qty > 0.0 and idx == s.si[SI_XBB] and idx >= s.si[SI_MIN_SELL]:
         _fill_crossed(s, SELL, idx, ts)
@@ -740,7 +743,7 @@ def _x_bid_orders(s: TBState, idx: int, prev: float, qty: float, ts: int) -> Non
 
 @njit(cache=True)
 def _x_ask_orders(s: TBState, idx: int, prev: float, qty: float, ts: int) -> None:
-    if s.xsell_n[idx] > 0:
+    if s.si[SI_MIN_SELL] <= idx <= s.si[SI_MAX_SELL]:
         _level_changed(s, SELL, idx, prev, qty)
     if qty > 0.0 and idx == s.si[SI_XBA] and idx <= s.si[SI_MAX_BUY]:
         _fill_crossed(s, BUY, idx, ts)
@@ -784,10 +787,8 @@ def _rest(s: TBState, slot: int, ts: int) -> None:
     idx = s.oi[slot, OI_TICK]
     if s.oi[slot, OI_SIDE] == BUY:
         s.of[slot, OF_FRONT] = s.xbid[idx]
-        s.xbuy_n[idx] += 1
     else:
         s.of[slot, OF_FRONT] = s.xask[idx]
-        s.xsell_n[idx] += 1
     s.of[slot, OF_CUM_TRADE] = 0.0
     s.xlive[si[SI_N_XLIVE]] = slot
     si[SI_N_XLIVE] += 1
@@ -1049,8 +1050,6 @@ def goto(s: TBState, target: int, wake: int) -> int:
     xask = s.xask
     lbid = s.lbid
     lask = s.lask
-    xbuy_n = s.xbuy_n
-    xsell_n = s.xsell_n
     xn = x_ts.shape[0]
     ln = l_ts.shape[0]
     n_book = lask.shape[0]
@@ -1145,7 +1144,9 @@ def goto(s: TBState, target: int, wake: int) -> int:
                 if kind == EV_BID:
                     prev = xbid[idx]
                     bb, ba = _upd_bid(xbid, xask, bb, ba, idx, q)
-                    if si[SI_N_XLIVE] > 0 and (xbuy_n[idx] > 0 or idx >= si[SI_MIN_SELL]):
+                    if si[SI_N_XLIVE] > 0 and (
+                        si[SI_MIN_BUY] <= idx <= si[SI_MAX_BUY] or idx >= si[SI_MIN_SELL]
+                    ):
                         si[SI_XBB] = bb
                         si[SI_XBA] = ba
                         _x_bid_orders(s, idx, prev, q, tt)
@@ -1153,7 +1154,9 @@ def goto(s: TBState, target: int, wake: int) -> int:
                 elif kind == EV_ASK:
                     prev = xask[idx]
                     bb, ba = _upd_ask(xbid, xask, bb, ba, idx, q)
-                    if si[SI_N_XLIVE] > 0 and (xsell_n[idx] > 0 or idx <= si[SI_MAX_BUY]):
+                    if si[SI_N_XLIVE] > 0 and (
+                        si[SI_MIN_SELL] <= idx <= si[SI_MAX_SELL] or idx <= si[SI_MAX_BUY]
+                    ):
                         si[SI_XBB] = bb
                         si[SI_XBA] = ba
                         _x_ask_orders(s, idx, prev, q, tt)

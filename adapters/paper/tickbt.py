@@ -192,8 +192,6 @@ class TickBacktester:
             xask=np.zeros(n_ticks, np.float64),
             lbid=np.zeros(n_ticks, np.float64),
             lask=np.zeros(n_ticks, np.float64),
-            xbuy_n=np.zeros(n_ticks, np.int32),
-            xsell_n=np.zeros(n_ticks, np.int32),
             si=np.zeros(k.SI_SIZE, np.int64),
             sf=np.zeros(k.SF_SIZE, np.float64),
             oi=np.zeros((cap, k.OI_SIZE), np.int64),
@@ -232,6 +230,8 @@ class TickBacktester:
         si[k.SI_LAT_MODEL] = lat_model
         si[k.SI_TICK_BASE] = data.tick_base
         si[k.SI_MIN_SELL] = k.MAX_TS
+        si[k.SI_MAX_SELL] = -k.MAX_TS
+        si[k.SI_MIN_BUY] = k.MAX_TS
         si[k.SI_PARTIAL] = 1 if cfg.partial_fills else 0
         si[k.SI_MAX_BUY] = -k.MAX_TS
         sf[k.SF_TICK] = data.tick_size

@@ -190,13 +190,22 @@ def convert_frames(
     tick_size: float | None = None,
     lot_size: float | None = None,
     symbol: str | None = None,
-    book_margin: float = 0.05,
+    book_margin: float = 0.02,
+    sync: str = "binance",
 ) -> TickData:
     """Convert ``(recv_ts_ns, frame)`` pairs; see the module docstring.
+
+    ``sync="binance"`` follows Binance's book procedure (diffs wait for the
+    snapshot, stale ones are dropped); ``sync="replay"`` applies every frame
+    in recording order as it came, the snapshot included (what hftbacktest's
+    converter does; for like-for-like comparisons).
 
     The books span the traded price range widened by ``book_margin`` (a
     fraction of price) on each side, at most :data:`MAX_BOOK_TICKS` ticks.
     """
+    if sync not in ("binance", "replay"):
+        raise TickDataError(f"sync must be 'binance' or 'replay', got {sync!r}")
+    replay = sync == "replay"
     if not book_margin > 0:
         raise TickDataError(f"book_margin must be > 0, got {book_margin}")
     b = _Builder()
@@ -305,6 +314,9 @@ def convert_frames(
             if not market:
                 market = "futures" if d.pu >= 0 or d.T else "spot"
             exch = (d.T or d.E) * 1_000_000
+            if replay:
+                apply_diff(exch, recv, d)
+                continue
             if last_id >= 0 and d.u <= last_id:
                 stats["dropped_stale_diffs"] += 1
                 continue
@@ -411,11 +423,12 @@ def convert_recording(
     tick_size: float | None = None,
     lot_size: float | None = None,
     symbol: str | None = None,
-    book_margin: float = 0.05,
+    book_margin: float = 0.02,
+    sync: str = "binance",
 ) -> TickData:
     """Read and convert a recording file; see :func:`convert_frames`."""
     reader = RecordingReader(path)
-    data = convert_frames(reader, tick_size, lot_size, symbol, book_margin)
+    data = convert_frames(reader, tick_size, lot_size, symbol, book_margin, sync)
     data.stats["bad_lines"] = reader.bad_lines
     data.stats["truncated"] = reader.truncated
     return data
