@@ -18,7 +18,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["PARSE_ERROR", "PARSE_FALLBACK", "parse_levels"]
+__all__ = [
+    "PARSE_ERROR",
+    "PARSE_FALLBACK",
+    "count_level_segments",
+    "parse_level_segments",
+    "parse_levels",
+]
 
 #: The bytes are not a JSON array of ``[price, qty]`` pairs.
 PARSE_ERROR = -1
@@ -136,3 +142,51 @@ def parse_levels(buf, out):
             return PARSE_ERROR
         i = _skip_ws(buf, i + 1, n)
     return PARSE_ERROR
+
+
+@njit(cache=True)
+def count_level_segments(buf, starts, ends, counts):
+    """Count the ``[price, qty]`` pairs of each ``buf[starts[i]:ends[i]]`` level array.
+
+    A well-formed array of ``n`` pairs holds ``n + 1`` opening brackets (venue
+    numbers are quoted decimals or bare numbers, never brackets), so this is
+    exact for valid input and an upper bound otherwise. An empty segment
+    counts 1: a row whose values the caller supplies. Returns the total.
+    """
+    total = 0
+    for s in range(starts.shape[0]):
+        a = starts[s]
+        b = ends[s]
+        if a == b:
+            c = 1
+        else:
+            c = 0
+            for i in range(a, b):
+                if buf[i] == 91:
+                    c += 1
+            c = max(c - 1, 0)
+        counts[s] = c
+        total += c
+    return total
+
+
+@njit(cache=True)
+def parse_level_segments(buf, starts, ends, counts, out, status):
+    """Parse every segment into consecutive rows of ``out`` (``counts`` rows each).
+
+    ``status[i]`` is 0 when segment ``i`` parsed to exactly ``counts[i]``
+    levels, else ``PARSE_ERROR``/``PARSE_FALLBACK`` (its rows are left for the
+    caller, e.g. a general JSON decoder). Empty segments are skipped (their
+    row belongs to the caller). One compiled call for a whole recording.
+    """
+    pos = 0
+    for s in range(starts.shape[0]):
+        c = counts[s]
+        a = starts[s]
+        b = ends[s]
+        status[s] = 0
+        if a != b:
+            n = parse_levels(buf[a:b], out[pos : pos + c])
+            if n != c:
+                status[s] = n if n < 0 else PARSE_ERROR
+        pos += c

@@ -34,6 +34,7 @@ import numpy as np
 
 from adapters.binance.decoder import _levels
 from adapters.replay.recording import RecordingReader
+from kernels.parse import count_level_segments, parse_level_segments
 from kernels.tickbt import EV_ASK, EV_ASK_CLEAR, EV_BID, EV_BID_CLEAR, EV_BUY_TRADE, EV_SELL_TRADE
 
 __all__ = ["MAX_BOOK_TICKS", "TickData", "TickDataError", "convert_frames", "convert_recording"]
@@ -164,25 +165,64 @@ def _decimals_step(values: np.ndarray, max_decimals: int = 10) -> float:
 
 
 class _Builder:
-    def __init__(self) -> None:
-        self.kinds: list[np.ndarray] = []
-        self.exch: list[np.ndarray] = []
-        self.local: list[np.ndarray] = []
-        self.px: list[np.ndarray] = []
-        self.qty: list[np.ndarray] = []
+    """Rows as segments: a raw JSON level array (parsed later, all in one compiled call)
+    or one row whose values are known now (trades, book clears)."""
 
-    def levels(self, kind: int, exch: int, local: int, levels: np.ndarray) -> None:
-        n = levels.shape[0]
-        if n == 0:
-            return
-        self.kinds.append(np.full(n, kind, np.uint8))
-        self.exch.append(np.full(n, exch, np.int64))
-        self.local.append(np.full(n, local, np.int64))
-        self.px.append(levels[:, 0])
-        self.qty.append(levels[:, 1])
+    def __init__(self) -> None:
+        self.raw: list[bytes | msgspec.Raw] = []
+        self.kind: list[int] = []
+        self.exch: list[int] = []
+        self.local: list[int] = []
+        self.px: list[float] = []
+        self.qty: list[float] = []
+
+    def levels(self, kind: int, exch: int, local: int, raw: bytes | msgspec.Raw) -> None:
+        self.raw.append(raw)
+        self.kind.append(kind)
+        self.exch.append(exch)
+        self.local.append(local)
+        self.px.append(0.0)
+        self.qty.append(0.0)
 
     def one(self, kind: int, exch: int, local: int, px: float, qty: float) -> None:
-        self.levels(kind, exch, local, np.array([[px, qty]], np.float64))
+        self.raw.append(b"")
+        self.kind.append(kind)
+        self.exch.append(exch)
+        self.local.append(local)
+        self.px.append(px)
+        self.qty.append(qty)
+
+    def build(self, stats: dict[str, Any]) -> tuple[np.ndarray, ...]:
+        """``(kind, exch_ts, local_ts, px, qty)`` of every row, in segment order."""
+        n_seg = len(self.raw)
+        lengths = np.fromiter((len(r) for r in self.raw), np.int64, n_seg)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        buf = np.frombuffer(b"".join(self.raw), np.uint8)
+        counts = np.empty(n_seg, np.int64)
+        total = count_level_segments(buf, starts, ends, counts)
+        out = np.zeros((total, 2), np.float64)
+        status = np.empty(n_seg, np.int64)
+        parse_level_segments(buf, starts, ends, counts, out, status)
+        first = np.cumsum(counts) - counts
+        one = lengths == 0
+        out[first[one], 0] = np.asarray(self.px)[one]
+        out[first[one], 1] = np.asarray(self.qty)[one]
+        for s in np.flatnonzero(status != 0):
+            levels = _levels(msgspec.Raw(bytes(self.raw[s])))
+            rows = slice(first[s], first[s] + counts[s])
+            if levels is not None and levels.shape[0] == counts[s]:
+                out[rows] = levels
+            else:
+                out[rows] = np.nan  # dropped below as invalid
+                stats["bad_frames"] += 1
+        return (
+            np.repeat(np.asarray(self.kind, np.uint8), counts),
+            np.repeat(np.asarray(self.exch, np.int64), counts),
+            np.repeat(np.asarray(self.local, np.int64), counts),
+            out[:, 0].copy(),
+            out[:, 1].copy(),
+        )
 
 
 def convert_frames(
@@ -227,33 +267,14 @@ def convert_frames(
     prev_u = -1
     pending: list[tuple[int, int, _Depth]] = []  # diffs received before the snapshot
     trade_px: list[float] = []
-    trade_rows: list[tuple[int, int, int, float, float]] = []
-
-    def emit_trades() -> None:
-        if trade_rows:
-            arr = np.array(trade_rows, dtype=np.float64)
-            n = arr.shape[0]
-            b.kinds.append(arr[:, 0].astype(np.uint8))
-            b.exch.append(np.array([r[1] for r in trade_rows], np.int64))
-            b.local.append(np.array([r[2] for r in trade_rows], np.int64))
-            b.px.append(arr[:, 3].copy())
-            b.qty.append(arr[:, 4].copy())
-            trade_rows.clear()
-            assert n > 0
 
     def apply_diff(exch: int, local: int, d: _Depth) -> None:
         nonlocal prev_u
         if prev_u >= 0 and ((d.pu != prev_u) if d.pu >= 0 else (d.U != prev_u + 1)):
             stats["gaps"] += 1
         prev_u = d.u
-        bids = _levels(d.b)
-        asks = _levels(d.a)
-        if bids is None or asks is None:
-            stats["bad_frames"] += 1
-            return
-        emit_trades()
-        b.levels(EV_BID, exch, local, bids)
-        b.levels(EV_ASK, exch, local, asks)
+        b.levels(EV_BID, exch, local, d.b)
+        b.levels(EV_ASK, exch, local, d.a)
 
     for recv, frame in frames:
         stats["frames"] += 1
@@ -278,13 +299,12 @@ def convert_frames(
                 continue
             stats["snapshots"] += 1
             exch = (snap.T or snap.E) * 1_000_000 if (snap.T or snap.E) else recv
-            emit_trades()
             if bids.shape[0]:
                 b.one(EV_BID_CLEAR, exch, recv, float(bids[:, 0].min()), 0.0)
-                b.levels(EV_BID, exch, recv, bids)
+                b.levels(EV_BID, exch, recv, snap.bids)
             if asks.shape[0]:
                 b.one(EV_ASK_CLEAR, exch, recv, float(asks[:, 0].max()), 0.0)
-                b.levels(EV_ASK, exch, recv, asks)
+                b.levels(EV_ASK, exch, recv, snap.asks)
             synced = True
             last_id = snap.lastUpdateId
             prev_u = -1
@@ -338,9 +358,7 @@ def convert_frames(
                 continue
             stats["trades"] += 1
             ms = t.E if market == "spot" else (t.T or t.E)
-            trade_rows.append(
-                (EV_SELL_TRADE if t.m else EV_BUY_TRADE, ms * 1_000_000, recv, t.p, t.q)
-            )
+            b.one(EV_SELL_TRADE if t.m else EV_BUY_TRADE, ms * 1_000_000, recv, t.p, t.q)
             trade_px.append(t.p)
         else:
             stats["skipped_frames"] += 1
@@ -348,15 +366,9 @@ def convert_frames(
         # no snapshot: build the book from the diffs alone
         for exch, recv, d in pending:
             apply_diff(exch, recv, d)
-    emit_trades()
-    if not b.kinds:
+    if not b.kind:
         raise TickDataError("the recording holds no depth or trade rows for a symbol")
-
-    kind_a = np.concatenate(b.kinds)
-    exch_a = np.concatenate(b.exch)
-    local_a = np.concatenate(b.local)
-    px_a = np.concatenate(b.px)
-    qty_a = np.concatenate(b.qty)
+    kind_a, exch_a, local_a, px_a, qty_a = b.build(stats)
 
     valid = np.isfinite(px_a) & np.isfinite(qty_a) & (qty_a >= 0) & (px_a > 0)
     stats["bad_levels"] = int((~valid).sum())
