@@ -102,6 +102,7 @@ E_UNKNOWN_ORDER = -5
 E_NOT_CANCELABLE = -6
 E_BAD_PARAM = -7
 E_QUEUE_FULL = -8
+E_VENUE_REFUSED = -9
 
 # --- scalar slots: si (int64) -------------------------------------------------------------
 SI_XCUR = 0
@@ -261,6 +262,7 @@ STATE_FIELDS = (
     "ol_i", "ol_f",  # order log
     "eq_ts", "eq_f",  # equity curve
     "lat_req", "lat_exch", "lat_resp",  # recorded order latency series
+    "lat_rx", "lat_rl",  # its accepted rows by exchange time: response latency
     "jitter",  # extra entry latency per request, cycled (drawn from the seed)
 )  # fmt: skip
 
@@ -347,23 +349,22 @@ def _entry_base(s: TBState, ts: int) -> int:
 
 @njit(cache=True)
 def response_latency(s: TBState, ts: int) -> int:
-    """Exchange → local latency for a response the exchange sends at ``ts`` (ns)."""
+    """Exchange → local latency for a response the exchange sends at ``ts`` (ns).
+
+    Interpolated over the series rows the venue accepted (``exch_ts > 0``),
+    ordered by exchange time.
+    """
     if s.si[SI_LAT_MODEL] == LAT_CONSTANT:
         return int(s.sf[SF_RESP_LAT])
-    ex = s.lat_exch
-    n = ex.shape[0]
-    # rows whose exchange timestamp is invalid (rejections) are skipped by the search
-    j = np.searchsorted(ex, ts, side="right") - 1
+    rx = s.lat_rx
+    rl = s.lat_rl
+    n = rx.shape[0]
+    j = np.searchsorted(rx, ts, side="right") - 1
     if j < 0:
-        j = 0
-    while j < n - 1 and ex[j] <= 0:
-        j += 1
-    k = j + 1
-    while k < n and ex[k] <= 0:
-        k += 1
-    if k >= n or ts <= ex[j]:
-        return max(s.lat_resp[j] - ex[j], 0)
-    return max(_interp(ts, ex[j], s.lat_resp[j] - ex[j], ex[k], s.lat_resp[k] - ex[k]), 0)
+        return max(rl[0], 0)
+    if j >= n - 1:
+        return max(rl[n - 1], 0)
+    return max(_interp(ts, rx[j], rl[j], rx[j + 1], rl[j + 1]), 0)
 
 
 # ================================================================== messages
@@ -1365,7 +1366,7 @@ def cancel(s: TBState, order_id: int) -> int:
     ts = si[SI_CUR_TS]
     lat = entry_latency(s, ts)
     if lat < 0:
-        return E_NOT_CANCELABLE
+        return E_VENUE_REFUSED
     oi[slot, OI_LREQ] = REQ_CANCEL
     oi[slot, OI_INFLIGHT] += 1
     _push(

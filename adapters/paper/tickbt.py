@@ -71,6 +71,7 @@ _ERRORS = {
     k.E_NOT_CANCELABLE: "order is already finished or a cancel is pending",
     k.E_BAD_PARAM: "invalid side, order type or time in force",
     k.E_QUEUE_FULL: "too many requests in flight (raise max_orders)",
+    k.E_VENUE_REFUSED: "the venue refused the request (the latency record has no exchange time)",
 }
 _RUN_ERRORS = {
     k.ERR_FILL_LOG_FULL: "fill log full: raise max_fills",
@@ -171,6 +172,10 @@ class TickBacktester:
         else:
             series = np.zeros((1, 3), np.int64)
             lat_model = k.LAT_CONSTANT
+        accepted = series[series[:, 1] > 0]
+        if accepted.shape[0] == 0:
+            accepted = np.zeros((1, 3), np.int64)
+        accepted = accepted[np.argsort(accepted[:, 1], kind="stable")]
         if cfg.entry_jitter_ns > 0:
             rng = np.random.default_rng(cfg.seed)
             jitter = rng.integers(0, cfg.entry_jitter_ns + 1, size=4096, dtype=np.int64)
@@ -211,6 +216,8 @@ class TickBacktester:
             lat_req=np.ascontiguousarray(series[:, 0]),
             lat_exch=np.ascontiguousarray(series[:, 1]),
             lat_resp=np.ascontiguousarray(series[:, 2]),
+            lat_rx=np.ascontiguousarray(accepted[:, 1]),
+            lat_rl=np.ascontiguousarray(accepted[:, 2] - accepted[:, 1]),
             jitter=jitter,
         )
         si = self.state.si

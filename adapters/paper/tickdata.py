@@ -72,7 +72,8 @@ class _Trade(msgspec.Struct, gc=False):
     p: float = 0.0
     q: float = 0.0
     m: bool = False
-    X: str = "MARKET"
+    #: Futures only ("MARKET", "INSURANCE_FUND", ...); spot trades have none.
+    X: str = ""
 
 
 class _Snapshot(msgspec.Struct, gc=False):
@@ -175,8 +176,12 @@ class _Builder:
         self.local: list[int] = []
         self.px: list[float] = []
         self.qty: list[float] = []
+        self.frame: list[int] = []  # segments of one frame stand or fall together
 
-    def levels(self, kind: int, exch: int, local: int, raw: bytes | msgspec.Raw) -> None:
+    def levels(
+        self, kind: int, exch: int, local: int, raw: bytes | msgspec.Raw, frame: int
+    ) -> None:
+        self.frame.append(frame)
         self.raw.append(raw)
         self.kind.append(kind)
         self.exch.append(exch)
@@ -185,6 +190,7 @@ class _Builder:
         self.qty.append(0.0)
 
     def one(self, kind: int, exch: int, local: int, px: float, qty: float) -> None:
+        self.frame.append(-1)
         self.raw.append(b"")
         self.kind.append(kind)
         self.exch.append(exch)
@@ -208,14 +214,19 @@ class _Builder:
         one = lengths == 0
         out[first[one], 0] = np.asarray(self.px)[one]
         out[first[one], 1] = np.asarray(self.qty)[one]
+        bad_frames: set[int] = set()
         for s in np.flatnonzero(status != 0):
             levels = _levels(msgspec.Raw(bytes(self.raw[s])))
-            rows = slice(first[s], first[s] + counts[s])
             if levels is not None and levels.shape[0] == counts[s]:
-                out[rows] = levels
+                out[first[s] : first[s] + counts[s]] = levels
             else:
-                out[rows] = np.nan  # dropped below as invalid
-                stats["bad_frames"] += 1
+                bad_frames.add(self.frame[s])
+        if bad_frames:
+            # a frame with one malformed side is skipped whole (rows NaN: dropped as invalid)
+            frame = np.asarray(self.frame)
+            for s in np.flatnonzero(np.isin(frame, list(bad_frames))):
+                out[first[s] : first[s] + counts[s]] = np.nan
+            stats["bad_frames"] += len(bad_frames)
         return (
             np.repeat(np.asarray(self.kind, np.uint8), counts),
             np.repeat(np.asarray(self.exch, np.int64), counts),
@@ -270,11 +281,16 @@ def convert_frames(
 
     def apply_diff(exch: int, local: int, d: _Depth) -> None:
         nonlocal prev_u
-        if prev_u >= 0 and ((d.pu != prev_u) if d.pu >= 0 else (d.U != prev_u + 1)):
+        if prev_u >= 0:
+            if (d.pu != prev_u) if d.pu >= 0 else (d.U != prev_u + 1):
+                stats["gaps"] += 1
+        elif last_id >= 0 and not replay and d.U > (last_id if d.pu >= 0 else last_id + 1):
+            # the first diff after the snapshot must straddle it (Binance's procedure)
             stats["gaps"] += 1
         prev_u = d.u
-        b.levels(EV_BID, exch, local, d.b)
-        b.levels(EV_ASK, exch, local, d.a)
+        n = len(b.raw)
+        b.levels(EV_BID, exch, local, d.b, n)
+        b.levels(EV_ASK, exch, local, d.a, n)
 
     for recv, frame in frames:
         stats["frames"] += 1
@@ -301,10 +317,10 @@ def convert_frames(
             exch = (snap.T or snap.E) * 1_000_000 if (snap.T or snap.E) else recv
             if bids.shape[0]:
                 b.one(EV_BID_CLEAR, exch, recv, float(bids[:, 0].min()), 0.0)
-                b.levels(EV_BID, exch, recv, snap.bids)
+                b.levels(EV_BID, exch, recv, snap.bids, len(b.raw))
             if asks.shape[0]:
                 b.one(EV_ASK_CLEAR, exch, recv, float(asks[:, 0].max()), 0.0)
-                b.levels(EV_ASK, exch, recv, snap.asks)
+                b.levels(EV_ASK, exch, recv, snap.asks, len(b.raw))
             synced = True
             last_id = snap.lastUpdateId
             prev_u = -1
@@ -353,11 +369,12 @@ def convert_frames(
             if sym and t.s and t.s != sym:
                 stats["other_symbols"] += 1
                 continue
-            if t.X != "MARKET" or not (t.p > 0.0 and t.q > 0.0):
+            if t.X not in ("", "MARKET") or not (t.p > 0.0 and t.q > 0.0):
                 stats["skipped_frames"] += 1
                 continue
             stats["trades"] += 1
-            ms = t.E if market == "spot" else (t.T or t.E)
+            # spot trades carry no X: they use E, like spot depth; futures use T
+            ms = t.E if not t.X else (t.T or t.E)
             b.one(EV_SELL_TRADE if t.m else EV_BUY_TRADE, ms * 1_000_000, recv, t.p, t.q)
             trade_px.append(t.p)
         else:

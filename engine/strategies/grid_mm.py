@@ -12,7 +12,9 @@ Every ``interval_ns`` (100 ms by default), when the book has both sides:
   queue position); a missing quote gets a post-only order of ``order_qty``;
 * no new buys while the position is at or above ``max_position``, no new sells
   at or below ``-max_position`` (compared in whole lots); existing quotes on
-  that side are cancelled;
+  that side are cancelled. The limit applies to the position the strategy
+  knows: a replaced quote whose fill is still on its way can add to it, so
+  the position stays within ``max_position + 2 * levels * order_qty``;
 * a side with a request still in flight (an unacknowledged order or a pending
   cancel) is left alone until the venue has answered.
 
