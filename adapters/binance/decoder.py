@@ -1,62 +1,130 @@
-"""Binance spot market data: frames → L2 book, trade ring, top of book.
+"""Binance market data (spot, USD-M and COIN-M futures): frames → L2 book, trade ring, top of book.
 
-One :class:`SpotMarketDataDecoder` serves every symbol of a connection. It
-decodes each combined-stream frame with the msgspec decoder of its channel
-(built once, here), writes the fields into the symbol's
+One :class:`BinanceMarketDataDecoder` serves every symbol of a connection to
+one market (``market="spot"``, ``"usdm"`` or ``"coinm"``;
+:data:`SpotMarketDataDecoder` is the same class, spot by default). It decodes
+each combined-stream frame into the msgspec Struct of its channel (decoders
+built once, here), writes the fields into the symbol's
 :class:`engine.market.SymbolMarket`, and calls the engine's
 :class:`engine.protocols.MarketDataSink`. The live feed and ``ats replay``
 use this same class, so a recording exercises exactly the live code.
 
-Book procedure (Binance spot "How to manage a local order book correctly"):
+Book procedures ("How to manage a local order book correctly"):
 
-1. Buffer the ``depthUpdate`` diffs that arrive before the REST snapshot.
-2. On the snapshot (``lastUpdateId = L``), drop buffered diffs with ``u <= L``.
-3. The first diff applied must straddle ``L + 1``: ``U <= L + 1 <= u``.
-4. From then on every diff must have ``U == previous u + 1``.
+* **Spot** (``U``/``u``): buffer the diffs that arrive before the REST
+  snapshot (``lastUpdateId = L``); drop diffs with ``u <= L``; the first diff
+  applied must straddle ``L + 1`` (``U <= L + 1 <= u``); from then on every
+  diff must have ``U == previous u + 1``.
+* **Futures**, USD-M and COIN-M (``pu``): buffer likewise; drop diffs with
+  ``u < L``; the first diff applied must have ``U <= L <= u`` (a diff whose
+  ``pu == L`` continues the snapshot exactly and is accepted too); from then
+  on every diff must have ``pu == previous u``.
 
-Any break of 3 or 4 is a gap: the book is invalidated (it reports no prices),
-the gap is counted, and the symbol waits for a new snapshot
-(``needs_snapshot``). A diff with ``u`` at or below the last applied id is a
+Any other diff is a gap: the book is invalidated (it reports no prices), the
+gap is counted, and the symbol waits for a new snapshot (``needs_snapshot``),
+keeping the diffs that follow. A diff at or below the last applied id is a
 duplicate and is dropped. A crossed book after a diff, or a diff with an
-invalid level (counted in ``bad_frames``), also forces a resync. A frame that
-fails to decode is counted in ``bad_frames`` and skipped; since its diff (if
-it was one) is missing, the next diff is seen as a gap. Frames of streams or
-symbols this decoder was not built for are counted in ``unknown_streams``.
+invalid level (counted in ``bad_frames``), also forces a resync.
+
+Trades: spot ``trade``, futures ``trade`` (only ``X == "MARKET"`` trades are
+market trades; the others, insurance fund or ADL, are counted in
+``non_market_trades`` and skipped) and ``aggTrade`` on every market.
+
+Bad input: a frame that fails to decode (truncated JSON, wrong types), an
+out-of-range price or quantity, an invalid level or an unwrapped frame that
+is not a depth snapshot is counted in ``bad_frames`` (and by kind in
+``bad_frame_kinds``) and skipped; the first frame of each kind is logged,
+the rest only counted. Since a skipped diff is missing, the next diff is a
+gap. Frames of streams or symbols this decoder was not built for are counted
+in ``unknown_streams`` (logged once per stream).
+
+Hot path: one msgspec decoder over a union of Structs tagged by stream name
+(:func:`adapters.binance.schemas.stream_frame`) routes and decodes a frame of
+a known stream in one call; anything else (snapshot lines, unknown streams,
+bad frames) goes through the wrapper decoder, and a new stream name of a
+known symbol and channel joins the union.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 import numpy as np
 
 from adapters.binance.schemas import (
+    AggTrade,
+    BookTicker,
     DepthSnapshot,
     DepthUpdate,
+    FuturesDepthUpdate,
+    FuturesTrade,
+    Trade,
+    agg_trade_decoder,
     book_ticker_decoder,
     combined_stream_decoder,
     depth_snapshot_decoder,
     depth_update_decoder,
+    futures_depth_update_decoder,
+    futures_trade_decoder,
     levels_decoder,
+    market_probe_decoder,
+    stream_frame,
+    stream_frames_decoder,
     trade_decoder,
 )
+from adapters.binance.symbols import MARKETS, Market
 from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED
 from engine.market import SymbolMarket
 from engine.protocols import MarketDataSink
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
 from kernels.parse import PARSE_FALLBACK, parse_levels
 
-__all__ = ["DecoderStats", "SpotMarketDataDecoder"]
+__all__ = [
+    "BinanceMarketDataDecoder",
+    "DecoderStats",
+    "SpotMarketDataDecoder",
+    "detect_market",
+]
 
 _log = logging.getLogger("ats.adapters.binance")
 
 _MS = 1_000_000
+_INF = math.inf
 _EMPTY = np.empty((0, 2), dtype=np.float64)
+#: Streams in the one-call decoder from the start (others join it on first sight).
+_PRESET_CHANNELS = (
+    "depth",
+    "depth@100ms",
+    "depth@250ms",
+    "depth@500ms",
+    "depth@0ms",
+    "trade",
+    "aggTrade",
+    "bookTicker",
+)
+#: Rows of the reusable level buffers (a diff side with more levels gets its own array).
+_SCRATCH_ROWS = 1024
 
-_KIND_DEPTH = 0
-_KIND_TRADE = 1
-_KIND_TICKER = 2
+# Outcomes of the sequence check of one diff.
+_APPLY = 0
+_DROP = 1
+_GAP_FIRST = 2
+_GAP_CHAIN = 3
+_GAP_REASONS = {
+    _GAP_FIRST: "first diff after the snapshot does not straddle lastUpdateId",
+    _GAP_CHAIN: "depth update id gap",
+}
+
+# Kinds of bad frames (keys of DecoderStats.bad_frame_kinds).
+_MALFORMED = "malformed_json"
+_WRONG_TYPE = "wrong_type"
+_OUT_OF_RANGE = "out_of_range"
+_INVALID_LEVEL = "invalid_level"
+_UNKNOWN_EVENT = "unknown_event"
 
 
 class DecoderStats(msgspec.Struct, kw_only=True):
@@ -71,25 +139,36 @@ class DecoderStats(msgspec.Struct, kw_only=True):
     resyncs: int = 0
     crossed: int = 0
     bad_frames: int = 0
+    #: ``bad_frames`` by kind: malformed_json, wrong_type, out_of_range, invalid_level,
+    #: unknown_event.
+    bad_frame_kinds: dict[str, int] = msgspec.field(default_factory=dict)
     unknown_streams: int = 0
     trades: int = 0
+    #: Futures trades that are not market trades (``X`` other than ``"MARKET"``), skipped.
+    non_market_trades: int = 0
     tickers: int = 0
 
 
 _FALLBACK_LEVELS = levels_decoder()
 
 
-def _levels(raw: msgspec.Raw) -> np.ndarray | None:
-    """Parse a raw ``[[price, qty], ...]`` array; None when it is not one."""
+def _levels(raw: msgspec.Raw, scratch: np.ndarray | None = None) -> np.ndarray | None:
+    """Parse a raw ``[[price, qty], ...]`` array; None when it is not one.
+
+    With ``scratch`` (a float64 ``(rows, 2)`` array) the result is a view of
+    it when it fits, valid until the next call with the same buffer.
+    """
     buf = np.frombuffer(raw, dtype=np.uint8)
-    out = np.empty((buf.shape[0] // 5 + 1, 2), dtype=np.float64)
-    n = parse_levels(buf, out)
+    rows = buf.shape[0] // 5 + 1
+    if scratch is None or rows > scratch.shape[0]:
+        scratch = np.empty((rows, 2), dtype=np.float64)
+    n = parse_levels(buf, scratch)
     if n >= 0:
-        return out[:n]
+        return scratch[:n]
     if n == PARSE_FALLBACK:
         try:
             levels = _FALLBACK_LEVELS.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except msgspec.DecodeError:
             return None
         return np.array(levels, dtype=np.float64).reshape(-1, 2)
     return None
@@ -107,18 +186,33 @@ class _SymbolSync:
         self.needs_snapshot = True
 
 
-class SpotMarketDataDecoder:
-    """Decode Binance spot combined-stream frames into the engine's market state.
+_Handler = Callable[[_SymbolSync, int, Any], None]
+#: A known stream: (handler, symbol state, decoder of its ``data``).
+_Route = tuple[_Handler, _SymbolSync, Any]
+
+
+class BinanceMarketDataDecoder:
+    """Decode Binance combined-stream frames into the engine's market state.
 
     Parameters
     ----------
     markets : dict[str, SymbolMarket]
-        Market state by *venue* symbol (``BTCUSDT``).
+        Market state by *venue* symbol (``BTCUSDT``, ``BTCUSD_PERP``).
     sink : MarketDataSink
         Called after each trade, book change and ticker.
     max_buffered : int
         Diffs kept per symbol while waiting for a snapshot; the oldest are
         dropped beyond it (they would be older than any new snapshot anyway).
+    market : {"spot", "usdm", "coinm"}
+        Binance market of the connection: decides the book procedure
+        (``U``/``u`` on spot, the ``pu`` chain on futures) and the wire
+        format of depth diffs and trades.
+
+    Examples
+    --------
+    >>> decoder = BinanceMarketDataDecoder({"BTCUSDT": market}, engine, market="usdm")
+    >>> decoder.on_snapshot("BTCUSDT", ts, rest_body)
+    >>> decoder.on_frame(ts, frame)
     """
 
     def __init__(
@@ -126,20 +220,50 @@ class SpotMarketDataDecoder:
         markets: dict[str, SymbolMarket],
         sink: MarketDataSink,
         max_buffered: int = 10_000,
+        market: Market = "spot",
     ) -> None:
         if not markets:
-            raise ValueError("SpotMarketDataDecoder needs at least one symbol")
+            raise ValueError("BinanceMarketDataDecoder needs at least one symbol")
+        if market not in MARKETS:
+            raise ValueError(f"market must be one of {', '.join(MARKETS)}, was {market!r}")
+        self.market: Market = market
         self.stats = DecoderStats()
+        self._futures = market != "spot"
         self._sink = sink
         self._max_buffered = max_buffered
         self._syncs = {venue_symbol: _SymbolSync(m) for venue_symbol, m in markets.items()}
         self._envelope = combined_stream_decoder()
-        self._depth = depth_update_decoder()
-        self._trade = trade_decoder()
-        self._ticker = book_ticker_decoder()
         self._snapshot = depth_snapshot_decoder()
-        # stream name → (kind, sync); filled on first sight of each stream.
-        self._routes: dict[str, tuple[int, _SymbolSync] | None] = {}
+        depth: type[DepthUpdate] = FuturesDepthUpdate if self._futures else DepthUpdate
+        trade: type[Trade] = FuturesTrade if self._futures else Trade
+        # channel → (handler, message Struct, decoder of data alone), all built once, here
+        self._channels: dict[str, tuple[_Handler, type, Any]] = {
+            "depth": (
+                self._on_depth,
+                depth,
+                futures_depth_update_decoder() if self._futures else depth_update_decoder(),
+            ),
+            "trade": (
+                self._on_futures_trade if self._futures else self._on_trade,
+                trade,
+                futures_trade_decoder() if self._futures else trade_decoder(),
+            ),
+            "aggTrade": (self._on_agg_trade, AggTrade, agg_trade_decoder()),
+            "bookTicker": (self._on_ticker, BookTicker, book_ticker_decoder()),
+        }
+        self._sequence = self._futures_sequence if self._futures else self._spot_sequence
+        # stream name → route (None: not ours), for frames the one-call decoder does not know
+        self._routes: dict[str, _Route | None] = {}
+        # The hot path: one decoder over a union of Structs tagged by stream name, so a
+        # frame is routed and decoded in one msgspec call; each Struct class carries its
+        # route (handler, symbol state).
+        self._frame_types: dict[str, type] = {}
+        for venue_symbol in self._syncs:
+            for channel in _PRESET_CHANNELS:
+                self._route(f"{venue_symbol.lower()}@{channel}", log=False)
+        self._frames = stream_frames_decoder(self._frame_types.values())
+        self._scratch_bids = np.empty((_SCRATCH_ROWS, 2), dtype=np.float64)
+        self._scratch_asks = np.empty((_SCRATCH_ROWS, 2), dtype=np.float64)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -149,7 +273,7 @@ class SpotMarketDataDecoder:
 
         scratch = L2Book("warm-up", 0.01, 4)
         one = _levels(msgspec.Raw(b'[["1.0","1.0"]]'))
-        two = _levels(msgspec.Raw(b"[[2, 1]]"))
+        two = _levels(msgspec.Raw(b"[[2, 1]]"), self._scratch_asks)
         assert one is not None and two is not None
         scratch.load_snapshot(one, two, 1)
         scratch.apply(one, _EMPTY, 2, 0)
@@ -161,34 +285,36 @@ class SpotMarketDataDecoder:
         """Venue symbols whose book waits for a REST snapshot."""
         return [s for s, sync in self._syncs.items() if sync.needs_snapshot]
 
+    def invalidate_all(self, reason: str) -> None:
+        """Invalidate every book (disconnect, stale feed): each waits for a new snapshot.
+
+        Buffered diffs are dropped too: the next connection's diffs do not
+        chain to them.
+        """
+        _log.warning("order books invalidated: resync", extra={"fields": {"reason": reason}})
+        for sync in self._syncs.values():
+            self.stats.depth_updates_dropped += len(sync.buffer)
+            sync.buffer = []
+            self._invalidate(sync)
+
     def on_frame(self, ts_recv: int, frame: bytes) -> None:
         """Process one WebSocket frame of the combined stream (bytes or str)."""
-        stats = self.stats
-        stats.frames += 1
+        self.stats.frames += 1
         try:
-            envelope = self._envelope.decode(frame)
-            stream = envelope.stream
-            if not stream:
-                self._on_unwrapped(ts_recv, frame)
-                return
-            route = self._routes.get(stream, False)
-            if route is False:
-                route = self._route(stream)
-            if route is None:
-                stats.unknown_streams += 1
-                return
-            kind, sync = route
-            if kind == _KIND_TICKER:
-                self._on_ticker(sync.market, ts_recv, envelope.data)
-            elif kind == _KIND_TRADE:
-                self._on_trade(sync.market, ts_recv, envelope.data)
-            else:
-                self._on_depth(sync, ts_recv, self._depth.decode(envelope.data))
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self._bad_frame(frame, str(exc))
+            msg = self._frames.decode(frame)
+        except msgspec.ValidationError:
+            # Not a frame of a stream the one-call decoder knows (a snapshot line, an
+            # unknown or new stream), or a known stream's frame with bad fields.
+            self._on_other_frame(ts_recv, frame)
+            return
+        except msgspec.DecodeError as exc:
+            self._bad_frame(_MALFORMED, frame, str(exc))
+            return
+        handler, sync = msg.route
+        handler(sync, ts_recv, msg.data)
 
     def on_snapshot(self, venue_symbol: str, ts_recv: int, body: bytes) -> None:
-        """Apply a REST ``/api/v3/depth`` response for ``venue_symbol``."""
+        """Apply a REST depth snapshot (``/api/v3/depth``, ``/fapi/v1``, ``/dapi/v1``)."""
         sync = self._syncs.get(venue_symbol)
         if sync is None:
             self.stats.unknown_streams += 1
@@ -198,18 +324,21 @@ class SpotMarketDataDecoder:
             return
         try:
             snapshot = self._snapshot.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self._bad_frame(body, str(exc))
+        except msgspec.ValidationError as exc:
+            self._bad_frame(_WRONG_TYPE, body, str(exc))
+            return
+        except msgspec.DecodeError as exc:
+            self._bad_frame(_MALFORMED, body, str(exc))
             return
         self._apply_snapshot(sync, ts_recv, snapshot)
 
     # -- channels ------------------------------------------------------------------------------
 
-    def _on_ticker(self, market: SymbolMarket, ts_recv: int, data: bytes) -> None:
-        t = self._ticker.decode(data)
-        if not (0.0 < t.b < np.inf and 0.0 < t.a < np.inf and t.B >= 0.0 and t.A >= 0.0):
-            self._bad_frame(data, "bookTicker price or quantity out of range")
+    def _on_ticker(self, sync: _SymbolSync, ts_recv: int, t: BookTicker) -> None:
+        if not (0.0 < t.b < _INF and 0.0 < t.a < _INF and t.B >= 0.0 and t.A >= 0.0):
+            self._bad_frame(_OUT_OF_RANGE, t, "bookTicker price or quantity out of range")
             return
+        market = sync.market
         if t.u < market.ticker_update_id:
             return  # an older ticker overtaken by a newer one
         market.bid_price = t.b
@@ -221,13 +350,14 @@ class SpotMarketDataDecoder:
         self.stats.tickers += 1
         self._sink.on_ticker(market, ts_recv)
 
-    def _on_trade(self, market: SymbolMarket, ts_recv: int, data: bytes) -> None:
-        t = self._trade.decode(data)
+    def _on_trade(self, sync: _SymbolSync, ts_recv: int, t: Trade) -> None:
+        # _trade inlined: the most frequent frame after bookTicker
         price = t.p
         qty = t.q
-        if not (0.0 < price < np.inf and 0.0 < qty < np.inf):
-            self._bad_frame(data, "trade price or quantity out of range")
+        if not (0.0 < price < _INF and 0.0 < qty < _INF):
+            self._bad_frame(_OUT_OF_RANGE, t, "trade price or quantity out of range")
             return
+        market = sync.market
         ts_event = t.T * _MS
         market.trades.push(ts_event, ts_recv, price, qty, t.t, SIDE_SELL if t.m else SIDE_BUY)
         market.last_price = price
@@ -235,40 +365,87 @@ class SpotMarketDataDecoder:
         self.stats.trades += 1
         self._sink.on_trade(market, ts_recv)
 
+    def _on_futures_trade(self, sync: _SymbolSync, ts_recv: int, t: FuturesTrade) -> None:
+        if t.X != "MARKET":
+            self.stats.non_market_trades += 1
+            return
+        self._trade(sync.market, ts_recv, t.T, t.p, t.q, t.t, t.m)
+
+    def _on_agg_trade(self, sync: _SymbolSync, ts_recv: int, t: AggTrade) -> None:
+        self._trade(sync.market, ts_recv, t.T, t.p, t.q, t.a, t.m)
+
+    def _trade(
+        self,
+        market: SymbolMarket,
+        ts_recv: int,
+        time_ms: int,
+        price: float,
+        qty: float,
+        trade_id: int,
+        buyer_is_maker: bool,
+    ) -> None:
+        if not (0.0 < price < _INF and 0.0 < qty < _INF):
+            self._bad_frame(
+                _OUT_OF_RANGE, (market.symbol, price, qty), "trade price or quantity out of range"
+            )
+            return
+        ts_event = time_ms * _MS
+        market.trades.push(
+            ts_event, ts_recv, price, qty, trade_id, SIDE_SELL if buyer_is_maker else SIDE_BUY
+        )
+        market.last_price = price
+        market.last_trade_ts = ts_event
+        self.stats.trades += 1
+        self._sink.on_trade(market, ts_recv)
+
     def _on_depth(self, sync: _SymbolSync, ts_recv: int, diff: DepthUpdate) -> None:
-        stats = self.stats
-        book = sync.market.book
-        if not book.in_sync:
+        if not sync.market.book.in_sync:
             buffer = sync.buffer
             buffer.append(diff)
-            stats.depth_updates_buffered += 1
+            self.stats.depth_updates_buffered += 1
             if len(buffer) > self._max_buffered:
                 del buffer[0]
-                stats.depth_updates_dropped += 1
+                self.stats.depth_updates_dropped += 1
             return
-        last = book.last_update_id
+        status = self._sequence(sync, diff)
+        if status == _APPLY:
+            self._apply(sync, ts_recv, diff)
+        elif status == _DROP:
+            self.stats.depth_updates_dropped += 1
+        else:
+            self._gap(sync, diff, _GAP_REASONS[status])
+
+    # -- book procedure ------------------------------------------------------------------------
+
+    def _spot_sequence(self, sync: _SymbolSync, diff: DepthUpdate) -> int:
+        last = sync.market.book.last_update_id
         if diff.u <= last:
-            stats.depth_updates_dropped += 1
-            return
+            return _DROP
         if sync.first_after_snapshot:
-            if diff.U > last + 1:
-                self._gap(sync, diff, "first diff after snapshot does not straddle lastUpdateId+1")
-                return
-        elif diff.U != last + 1:
-            self._gap(sync, diff, "depth update id gap")
-            return
-        self._apply(sync, ts_recv, diff)
+            return _APPLY if diff.U <= last + 1 else _GAP_FIRST
+        return _APPLY if diff.U == last + 1 else _GAP_CHAIN
+
+    def _futures_sequence(self, sync: _SymbolSync, diff: FuturesDepthUpdate) -> int:
+        last = sync.market.book.last_update_id
+        if sync.first_after_snapshot:
+            if diff.u < last:
+                return _DROP
+            return _APPLY if diff.U <= last or diff.pu == last else _GAP_FIRST
+        if diff.u <= last:
+            return _DROP
+        return _APPLY if diff.pu == last else _GAP_CHAIN
 
     def _apply(self, sync: _SymbolSync, ts_recv: int, diff: DepthUpdate) -> bool:
         book = sync.market.book
-        bids = _levels(diff.b)
-        asks = _levels(diff.a)
+        bids = _levels(diff.b, self._scratch_bids)
+        asks = _levels(diff.a, self._scratch_asks)
         if bids is None or asks is None:
             status = BOOK_BAD_LEVEL
         else:
-            status = book.apply(bids, asks, diff.u, diff.E * _MS)
+            time_ms = diff.T if self._futures else diff.E  # type: ignore[attr-defined]
+            status = book.apply(bids, asks, diff.u, time_ms * _MS)
         if status == BOOK_BAD_LEVEL:
-            self.stats.bad_frames += 1
+            self._bad_frame(_INVALID_LEVEL, diff, "depth update with an invalid level")
             self._resync(sync, "depth update with an invalid level")
             return False
         if status == BOOK_CROSSED:
@@ -288,25 +465,21 @@ class SpotMarketDataDecoder:
         if bids is None or asks is None:
             status = BOOK_BAD_LEVEL
         else:
-            status = book.load_snapshot(bids, asks, snapshot.lastUpdateId, ts_recv)
+            ts_event = snapshot.T * _MS if snapshot.T > 0 else ts_recv
+            status = book.load_snapshot(bids, asks, snapshot.lastUpdateId, ts_event)
         if status == BOOK_BAD_LEVEL:
-            stats.bad_frames += 1
-            _log.warning(
-                "depth snapshot with an invalid level ignored",
-                extra={"fields": {"symbol": sync.market.symbol}},
-            )
+            self._bad_frame(_INVALID_LEVEL, snapshot, "snapshot with an invalid level ignored")
             return
         stats.snapshots += 1
         sync.needs_snapshot = False
         sync.first_after_snapshot = True
         buffered, sync.buffer = sync.buffer, []
         for i, diff in enumerate(buffered):
-            if diff.u <= book.last_update_id:
+            status = self._sequence(sync, diff)
+            if status == _DROP:
                 stats.depth_updates_dropped += 1
                 continue
-            last = book.last_update_id
-            ok = diff.U <= last + 1 if sync.first_after_snapshot else diff.U == last + 1
-            if not ok:
+            if status != _APPLY:
                 # The snapshot is older than the stream (or the stream has a hole):
                 # keep what follows and wait for a newer snapshot.
                 self._gap(sync, diff, "buffered depth diff does not follow the snapshot")
@@ -321,31 +494,59 @@ class SpotMarketDataDecoder:
 
     def _on_unwrapped(self, ts_recv: int, frame: bytes) -> None:
         """A frame without the stream wrapper: in a recording, the REST depth snapshot."""
-        snapshot = self._snapshot.decode(frame)
-        if len(self._syncs) != 1:
-            self.stats.bad_frames += 1
-            _log.warning(
-                "depth snapshot without a symbol in a multi-symbol stream ignored",
-                extra={"fields": {"symbols": sorted(self._syncs)}},
-            )
+        try:
+            snapshot = self._snapshot.decode(frame)
+        except msgspec.ValidationError as exc:
+            self._bad_frame(_UNKNOWN_EVENT, frame, f"not a depth snapshot: {exc}")
             return
-        (sync,) = self._syncs.values()
+        sync = self._syncs.get(snapshot.symbol) if snapshot.symbol else None
+        if sync is None:
+            if len(self._syncs) != 1:
+                self._bad_frame(
+                    _UNKNOWN_EVENT,
+                    frame,
+                    "depth snapshot without a known symbol in a multi-symbol stream",
+                )
+                return
+            (sync,) = self._syncs.values()
         self._apply_snapshot(sync, ts_recv, snapshot)
 
-    def _route(self, stream: str) -> tuple[int, _SymbolSync] | None:
+    def _on_other_frame(self, ts_recv: int, frame: bytes) -> None:
+        try:
+            envelope = self._envelope.decode(frame)
+            stream = envelope.stream
+            if not stream:
+                self._on_unwrapped(ts_recv, frame)
+                return
+            route = self._routes.get(stream, False)  # type: ignore[arg-type]
+            if route is False:
+                route = self._route(stream)
+                if route is not None:  # a new stream name: the one-call decoder takes it
+                    self._frames = stream_frames_decoder(self._frame_types.values())
+            if route is None:
+                self.stats.unknown_streams += 1
+                return
+            if not envelope.data:
+                self._bad_frame(_WRONG_TYPE, frame, "frame without data")
+                return
+            route[0](route[1], ts_recv, route[2].decode(envelope.data))
+        except msgspec.ValidationError as exc:
+            self._bad_frame(_WRONG_TYPE, frame, str(exc))
+        except msgspec.DecodeError as exc:
+            self._bad_frame(_MALFORMED, frame, str(exc))
+
+    def _route(self, stream: str, log: bool = True) -> _Route | None:
         name, _, channel = stream.partition("@")
         sync = self._syncs.get(name.upper())
-        if channel.startswith("depth"):
-            kind = _KIND_DEPTH
-        elif channel == "trade":
-            kind = _KIND_TRADE
-        elif channel == "bookTicker":
-            kind = _KIND_TICKER
-        else:
-            sync = None
-        route = None if sync is None else (kind, sync)
+        # "depth" and "depth@100ms" are diffs; "depth20@100ms" (partial book) is not ours
+        entry = self._channels.get("depth" if channel.startswith("depth@") else channel)
+        route: _Route | None = None
+        if sync is not None and entry is not None:
+            handler, message, data_decoder = entry
+            route = (handler, sync, data_decoder)
+            self._frame_types[stream] = stream_frame(stream, message, (handler, sync))
         self._routes[stream] = route
-        if route is None:
+        if route is None and log:
             _log.warning(
                 "frames of an unknown stream are ignored", extra={"fields": {"stream": stream}}
             )
@@ -362,6 +563,7 @@ class SpotMarketDataDecoder:
                     "last_update_id": sync.market.book.last_update_id,
                     "U": diff.U,
                     "u": diff.u,
+                    "pu": getattr(diff, "pu", None),
                 }
             },
         )
@@ -384,10 +586,56 @@ class SpotMarketDataDecoder:
         sync.first_after_snapshot = False
         self._sink.on_book(sync.market, 0)
 
-    def _bad_frame(self, frame: bytes | str, why: str) -> None:
-        self.stats.bad_frames += 1
-        head = frame[:120] if isinstance(frame, bytes | str) else b""
+    def _bad_frame(self, kind: str, frame: object, why: str) -> None:
+        """Count a bad frame; log the first of each kind only (a bad feed must not flood)."""
+        stats = self.stats
+        stats.bad_frames += 1
+        kinds = stats.bad_frame_kinds
+        seen = kinds.get(kind, 0)
+        kinds[kind] = seen + 1
+        if seen:
+            return
+        if isinstance(frame, bytes | bytearray | memoryview):
+            head = bytes(frame[:120]).decode("utf-8", "replace")
+        elif isinstance(frame, msgspec.Struct):
+            head = msgspec.json.encode(frame).decode()[:120]
+        else:
+            head = str(frame)[:120]
         _log.warning(
-            "bad frame skipped",
-            extra={"fields": {"reason": why, "frame_head": bytes(head).decode("utf-8", "replace")}},
+            "bad frame skipped (further frames of this kind are counted in bad_frames, not logged)",
+            extra={"fields": {"kind": kind, "reason": why, "frame_head": head}},
         )
+
+
+#: The spot decoder: :class:`BinanceMarketDataDecoder` with its default ``market="spot"``.
+SpotMarketDataDecoder = BinanceMarketDataDecoder
+
+
+def detect_market(frames: Iterable[tuple[int, bytes]], max_frames: int = 100_000) -> Market:
+    """Tell which Binance market a recording comes from, from its first frames.
+
+    COIN-M when a symbol ends in ``_PERP`` or a frame carries ``ps``/``pair``;
+    USD-M when a depth diff carries ``pu`` (and nothing says COIN-M); spot
+    otherwise (also when no depth diff appears in ``max_frames`` frames).
+    """
+    envelope = combined_stream_decoder()
+    probe = market_probe_decoder()
+    for n, (_, frame) in enumerate(frames):
+        if n >= max_frames:
+            break
+        try:
+            wrapped = envelope.decode(frame)
+            fields = probe.decode(wrapped.data if wrapped.stream else frame)
+        except msgspec.DecodeError:
+            continue
+        symbol = fields.s or fields.symbol
+        if (
+            wrapped.stream.partition("@")[0].endswith("_perp")
+            or symbol.endswith("_PERP")
+            or fields.ps is not None
+            or fields.pair is not None
+        ):
+            return "coinm"
+        if "@depth@" in wrapped.stream or wrapped.stream.endswith("@depth"):
+            return "spot" if fields.pu is None else "usdm"
+    return "spot"
