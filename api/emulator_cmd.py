@@ -1,0 +1,193 @@
+"""``ats emulator``: serve a recording as a local Binance exchange, with fault injection.
+
+``ats emulator --venue binance|binance-usdm|binance-coinm --replay FILE [--port PORT]
+[--speed X | --fast] [--loop] [--close-at-end] [--seed N] [faults...]``
+
+Listens on 127.0.0.1 (``--port 0``, the default, picks a free port), prints
+the environment assignments that point our feeds at it, one per line::
+
+    export ATS_VENUES__BINANCE__WS_URL=ws://127.0.0.1:PORT
+    export ATS_VENUES__BINANCE__REST_URL=http://127.0.0.1:PORT
+
+then serves the recording (WebSocket combined streams and the REST depth
+snapshot, see :mod:`adapters.emulator.binance`) until SIGTERM or Ctrl-C, which
+close every connection and exit 0. The replay starts when the first client
+subscribes. Faults (each deterministic given ``--seed``; see
+:class:`adapters.emulator.FaultConfig`): ``--drop-every N``, ``--drop-prob P``,
+``--duplicate-every N``, ``--reorder-every N``, ``--corrupt-every N``,
+``--gap-at N``, ``--disconnect-after N``, ``--stall-after N --stall-s S``.
+
+A venue with no ``[venues]`` key in the configuration (COIN-M today) gets its
+URLs as a comment line instead of exports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import msgspec
+
+from adapters.emulator import (
+    VENUES,
+    BinanceEmulator,
+    EmulatorError,
+    FaultConfig,
+    FaultConfigError,
+    load_recording,
+)
+from adapters.replay import RecordingError
+from engine.config import ENV_PREFIX, VenuesConfig
+
+__all__ = ["add_parser", "env_lines", "main", "run"]
+
+#: ``--venue`` → the key of ``[venues]`` in the configuration that the feeds read.
+CONFIG_KEYS: dict[str, str] = {
+    "binance": "binance",
+    "binance-usdm": "binance_usdm",
+    "binance-coinm": "binance_coinm",
+}
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``ats emulator``."""
+    p.add_argument("--venue", default="binance", choices=list(VENUES), help="default binance")
+    p.add_argument("--replay", required=True, metavar="FILE", help="recording to serve")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=1.0, metavar="X", help="X × recorded pace")
+    pace.add_argument("--fast", action="store_true", help="as fast as the clients read")
+    p.add_argument("--loop", action="store_true", help="start over at the end of the recording")
+    p.add_argument(
+        "--close-at-end", action="store_true", help="close the connections after the last frame"
+    )
+    f = p.add_argument_group("faults (WebSocket only; 0 = off)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the random faults")
+    f.add_argument("--drop-every", type=int, default=0, metavar="N", help="drop every N-th frame")
+    f.add_argument("--drop-prob", type=float, default=0.0, metavar="P", help="drop with prob. P")
+    f.add_argument("--duplicate-every", type=int, default=0, metavar="N", help="send twice")
+    f.add_argument("--reorder-every", type=int, default=0, metavar="N", help="swap with next")
+    f.add_argument("--corrupt-every", type=int, default=0, metavar="N", help="invalid JSON")
+    f.add_argument("--gap-at", type=int, default=0, metavar="N", help="drop the N-th depth diff")
+    f.add_argument(
+        "--disconnect-after", type=int, default=0, metavar="N", help="close after N frames (once)"
+    )
+    f.add_argument(
+        "--stall-after", type=int, default=0, metavar="N", help="go silent after N frames (once)"
+    )
+    f.add_argument("--stall-s", type=float, default=5.0, metavar="S", help="stall length (5 s)")
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``ats emulator`` on the ``ats`` sub-command parser."""
+    p = sub.add_parser(
+        "emulator", help="serve a recording as a local Binance exchange (with fault injection)"
+    )
+    add_options(p)
+    return p
+
+
+def env_lines(venue: str, ws_url: str, rest_url: str) -> list[str]:
+    """The lines that point the configuration's ``[venues.<key>]`` URLs at the emulator.
+
+    Examples
+    --------
+    >>> env_lines("binance", "ws://127.0.0.1:9000", "http://127.0.0.1:9000")[0]
+    'export ATS_VENUES__BINANCE__WS_URL=ws://127.0.0.1:9000'
+    """
+    key = CONFIG_KEYS[venue]
+    if key not in VenuesConfig.__struct_fields__:
+        return [f"# no [venues.{key}] in the configuration: ws_url={ws_url} rest_url={rest_url}"]
+    prefix = f"{ENV_PREFIX}VENUES__{key.upper()}__"
+    return [f"export {prefix}WS_URL={ws_url}", f"export {prefix}REST_URL={rest_url}"]
+
+
+def _faults(args: argparse.Namespace) -> FaultConfig:
+    return FaultConfig(
+        drop_every=args.drop_every,
+        drop_prob=args.drop_prob,
+        duplicate_every=args.duplicate_every,
+        reorder_every=args.reorder_every,
+        corrupt_every=args.corrupt_every,
+        gap_at=args.gap_at,
+        disconnect_after=args.disconnect_after,
+        stall_after=args.stall_after,
+        stall_s=args.stall_s,
+        seed=args.seed,
+    )
+
+
+async def _serve(emu: BinanceEmulator, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    await emu.start()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        out.write("".join(line + "\n" for line in env_lines(args.venue, emu.ws_url, emu.rest_url)))
+        out.flush()
+        pace = "as fast as possible" if args.fast else f"at {args.speed:g}x the recorded pace"
+        err.write(
+            f"ats emulator: serving {args.venue} {emu.recording.symbol} "
+            f"({len(emu.recording):,} frames of {args.replay}) on {emu.host}:{emu.port} "
+            f"{pace}; the replay starts with the first subscriber; SIGTERM or Ctrl-C stops it\n"
+        )
+        err.flush()
+        done = asyncio.ensure_future(emu.wait_done())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if done.done() and not done.cancelled() and done.exception() is None:
+            err.write(
+                f"ats emulator: end of the recording ({emu.stats.frames_served:,} frames); "
+                "serving the final book until stopped\n"
+            )
+            err.flush()
+            await stop.wait()
+        elif done.done():
+            done.result()  # the replay failed: raise its error
+        done.cancel()
+        stopped.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await emu.stop()
+    stats = msgspec.json.encode(emu.stats).decode()
+    err.write(f"ats emulator: stopped: {stats}\n")
+    err.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``ats emulator``; return the exit status (2 on bad options or data)."""
+    import uvloop
+
+    try:
+        emu = BinanceEmulator(
+            load_recording(args.replay),
+            venue=args.venue,
+            faults=_faults(args),
+            speed=args.speed,
+            fast=args.fast,
+            repeat=args.loop,
+            close_at_end=args.close_at_end,
+            port=args.port,
+        )
+        uvloop.run(_serve(emu, args, sys.stdout, sys.stderr))
+    except (RecordingError, EmulatorError, FaultConfigError) as exc:
+        sys.stderr.write(f"ats: error: {exc}\n")
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``ats emulator`` on its own: ``python -m api.emulator_cmd --replay FILE ...``."""
+    parser = argparse.ArgumentParser(prog="ats emulator", description=__doc__.split("\n")[0])
+    add_options(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
