@@ -40,9 +40,10 @@ import orjson
 
 import engine
 from adapters.binance import SpotMarketDataDecoder
+from adapters.binance.errors import FeedConfigError
 from adapters.paper import SimulatedVenue
 from adapters.replay import RecordingError, RecordingReader
-from api import backtest_cmd
+from api import backtest_cmd, emulator_cmd, paper_cmd, replay_cmd
 from api.control import DEFAULT_PIDFILE, ControlChannel, ControlError, paced, send_kill
 from engine.book import BookOverflowError
 from engine.clock import SimulatedClock
@@ -237,7 +238,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the engine in a mode")
     run.add_argument("--mode", choices=[m.value for m in TradingMode], default=None)
     common(run)
+    paper_cmd.add_options(run)
     backtest_cmd.add_parser(sub)
+    replay_cmd.add_parser(sub)
+    emulator_cmd.add_parser(sub)
     kill = sub.add_parser("kill", help="trigger the kill switch of the running engine")
     kill.add_argument("--pidfile", help=f"the engine's pid file (default: {DEFAULT_PIDFILE})")
     return parser
@@ -362,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "kill":  # needs no configuration: it must work when little else does
             return _kill(args.pidfile)
+        if args.command == "emulator":  # a test tool: no engine configuration either
+            return emulator_cmd.run(args)
         config = _load_config(args.config)
         log_cfg = config.logging
         configure_logging(
@@ -369,16 +375,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt=args.log_format or log_cfg.format,
             file=args.log_file or log_cfg.file or None,
         )
+        if args.command == "replay":
+            return replay_cmd.run(args, _resolve_data)
         if args.command == "backtest":
             return backtest_cmd.run_backtest(args, _resolve_data, config)
         if args.command == "run" and args.mode is not None:
             config = msgspec.structs.replace(
                 config, engine=msgspec.structs.replace(config.engine, mode=args.mode)
             )
+        if config.engine.mode == TradingMode.PAPER:
+            return paper_cmd.run_paper(config, args)
         if config.engine.mode != TradingMode.BACKTEST:
             raise UsageError(
-                f"engine.mode '{config.engine.mode}' needs a live feed, which this build "
-                "does not have yet; use --mode backtest"
+                f"engine.mode '{config.engine.mode}' needs a broker adapter, which this build "
+                "does not have yet; use --mode paper or backtest"
             )
         return _replay(config, args)
     except (
@@ -388,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         UsageError,
         UnknownSymbolError,
         BookOverflowError,
+        paper_cmd.PaperUsageError,
+        FeedConfigError,
     ) as exc:
         sys.stderr.write(f"ats: error: {exc}\n")
         return 2

@@ -502,6 +502,10 @@ def _binance_usdm() -> VenueConfig:
     return VenueConfig(rest_url="https://fapi.binance.com", ws_url="wss://fstream.binance.com")
 
 
+def _binance_coinm() -> VenueConfig:
+    return VenueConfig(rest_url="https://dapi.binance.com", ws_url="wss://dstream.binance.com")
+
+
 def _bybit() -> VenueConfig:
     return VenueConfig(rest_url="https://api.bybit.com", ws_url="wss://stream.bybit.com")
 
@@ -517,6 +521,9 @@ class VenuesConfig(msgspec.Struct, **_STRUCT_OPTIONS):
     binance_usdm : VenueConfig
         USD-M futures; defaults ``https://fapi.binance.com`` and
         ``wss://fstream.binance.com``.
+    binance_coinm : VenueConfig
+        COIN-M futures; defaults ``https://dapi.binance.com`` and
+        ``wss://dstream.binance.com``.
     bybit : VenueConfig
         v5; defaults ``https://api.bybit.com`` and ``wss://stream.bybit.com``
         (the adapter appends ``/v5/public/spot`` etc. to ``ws_url``).
@@ -524,6 +531,7 @@ class VenuesConfig(msgspec.Struct, **_STRUCT_OPTIONS):
 
     binance: VenueConfig = msgspec.field(default_factory=_binance_spot)
     binance_usdm: VenueConfig = msgspec.field(default_factory=_binance_usdm)
+    binance_coinm: VenueConfig = msgspec.field(default_factory=_binance_coinm)
     bybit: VenueConfig = msgspec.field(default_factory=_bybit)
 
 

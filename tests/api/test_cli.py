@@ -172,10 +172,16 @@ def test_run_when_env_override_unknown_key_then_exit_2_naming_variable() -> None
     assert "ATS_RISK__MAX_LEVRAGE" in result.stderr
 
 
-def test_run_when_mode_paper_then_clear_error_not_a_silent_backtest() -> None:
+def test_run_when_mode_paper_without_symbols_then_clear_error_not_a_silent_backtest() -> None:
     result = _ats("run", "--mode", "paper")
     assert result.returncode == 2
-    assert "paper" in result.stderr
+    assert "--symbols is required in paper mode" in result.stderr
+
+
+def test_run_when_mode_live_then_clear_error() -> None:
+    result = _ats("run", "--mode", "live")
+    assert result.returncode == 2
+    assert "live" in result.stderr and "broker adapter" in result.stderr
 
 
 def test_version_prints_package_version() -> None:

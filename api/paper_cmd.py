@@ -1,0 +1,194 @@
+"""``ats run --mode paper``: the live Binance feed, a strategy and the simulated venue.
+
+``ats run --mode paper --venue binance --symbols BTC/USDT[,ETH/USDT] [--duration S] [--json]``
+
+Market data comes from the venue's WebSocket and REST URLs in the
+configuration (``[venues.binance]``, or ``ATS_VENUES__BINANCE__WS_URL`` /
+``..._REST_URL`` pointing at ``ats emulator``); orders go to the simulated
+venue, which fills them against the live book and trades. On a terminal a
+status line shows the feed and the books once a second. ``--duration S``
+ends the run cleanly after S seconds (SIGINT/SIGTERM end it too); ``--json``
+then prints one summary object with a block per symbol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import signal
+import sys
+import time
+from typing import Any, TextIO
+
+import orjson
+
+from adapters.binance import BinanceMarketDataDecoder
+from adapters.binance.config import FeedConfig
+from adapters.binance.feed import BinanceFeed
+from adapters.binance.symbols import Market
+from adapters.paper import SimulatedVenue
+from engine.clock import WallClock
+from engine.config import Config
+from engine.engine import TradingEngine
+from engine.events import RiskAlert
+from engine.instruments import InstrumentRegistry, default_instruments
+from engine.strategies import STRATEGIES
+
+__all__ = ["PAPER_VENUES", "add_options", "run_paper"]
+
+#: ``--venue`` → (config attribute of ``[venues]``, Binance market).
+PAPER_VENUES: dict[str, tuple[str, Market]] = {
+    "binance": ("binance", "spot"),
+    "binance-usdm": ("binance_usdm", "usdm"),
+    "binance-coinm": ("binance_coinm", "coinm"),
+}
+
+
+class PaperUsageError(ValueError):
+    """Bad paper-mode options; the message names the option and the value."""
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Options of ``ats run`` that only paper (and later live) mode uses."""
+    p.add_argument("--venue", default="binance", help=f"one of: {', '.join(PAPER_VENUES)}")
+    p.add_argument("--symbols", help="comma-separated, e.g. BTC/USDT,ETH/USDT")
+    p.add_argument("--duration", type=float, metavar="S", help="stop cleanly after S seconds")
+
+
+def _instruments(symbols: list[str]) -> InstrumentRegistry:
+    known = default_instruments()
+    return InstrumentRegistry([known.get(s) for s in symbols])
+
+
+class PaperSession:
+    """Engine + simulated venue + live feed, wired; :meth:`run` drives them."""
+
+    def __init__(self, config: Config, venue: str, symbols: list[str]) -> None:
+        if venue not in PAPER_VENUES:
+            raise PaperUsageError(
+                f"--venue must be one of {', '.join(PAPER_VENUES)}, got {venue!r}"
+            )
+        if not symbols:
+            raise PaperUsageError("--symbols is required in paper mode (e.g. --symbols BTC/USDT)")
+        strategy_cls = STRATEGIES.get(config.strategy.name)
+        if strategy_cls is None:
+            raise PaperUsageError(f"strategy.name must be one of {', '.join(sorted(STRATEGIES))}")
+        attr, market = PAPER_VENUES[venue]
+        urls = getattr(config.venues, attr)
+        self.config = config
+        self.clock = WallClock()
+        self.instruments = _instruments(symbols)
+        self.engine = TradingEngine(
+            config, self.instruments, self.clock, strategy_cls(config.strategy, config.risk)
+        )
+        self.venue = SimulatedVenue(
+            self.engine.markets, self.engine, self.engine, config.paper, self.clock
+        )
+        self.engine.set_gateway(self.venue)
+        by_venue_symbol = {m.instrument.venue_symbol: m for m in self.engine.markets.values()}
+        self.decoder = BinanceMarketDataDecoder(by_venue_symbol, self.venue, market=market)
+        self.feed = BinanceFeed(
+            self.decoder,
+            list(by_venue_symbol),
+            FeedConfig(ws_url=urls.ws_url, rest_url=urls.rest_url, market=market),
+            on_alert=self._alert,
+        )
+        self.started = 0.0
+        self.elapsed_s = 0.0
+
+    def _alert(self, source: str, message: str) -> None:
+        self.engine.bus.publish(RiskAlert(ts=self.clock.now_ns(), source=source, message=message))
+
+    async def run(self, duration_s: float | None, status: TextIO | None = None) -> None:
+        """Run until ``duration_s`` passes or SIGINT/SIGTERM."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration_s is not None:
+            loop.call_later(duration_s, stop.set)
+        self.decoder.warm_up()
+        self.engine.start()
+        self.started = time.perf_counter()
+        printer = asyncio.create_task(self._status(stop, status)) if status is not None else None
+        try:
+            await self.feed.run(stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            if printer is not None:
+                printer.cancel()
+                await asyncio.gather(printer, return_exceptions=True)
+            self.elapsed_s = time.perf_counter() - self.started
+            self.engine.stop("end of paper session")
+
+    async def _status(self, stop: asyncio.Event, out: TextIO) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            parts = [
+                f"{time.perf_counter() - self.started:6.1f}s",
+                f"frames {self.feed.stats.frames:,}",
+            ]
+            for symbol, market in self.engine.markets.items():
+                bid, _, ask, _ = market.book.best()
+                state = "in sync" if market.book.in_sync else "SYNCING"
+                parts.append(f"{symbol} {_fmt(bid)} / {_fmt(ask)} {state}")
+            parts.append(f"reconnects {self.feed.stats.reconnects}")
+            out.write("\r  " + "  |  ".join(parts) + "   ")
+            out.flush()
+        out.write("\n")
+
+    def summary(self) -> dict[str, Any]:
+        d = self.decoder.stats
+        f = self.feed.stats
+        symbols: dict[str, Any] = {}
+        for symbol, market in self.engine.markets.items():
+            bid, _, ask, _ = market.book.best()
+            symbols[symbol] = {
+                "frames": d.frames,
+                "gaps": d.gaps,
+                "resyncs": d.resyncs,
+                "reconnects": f.reconnects,
+                "bad_frames": d.bad_frames,
+                "in_sync": market.book.in_sync,
+                "final_best_bid": _num(bid),
+                "final_best_ask": _num(ask),
+            }
+        out: dict[str, Any] = {
+            "mode": "paper",
+            "symbols": symbols,
+            "feed": self.feed.summary(),
+            "elapsed_s": self.elapsed_s,
+        }
+        out.update(self.engine.summary())
+        return out
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.2f}" if math.isfinite(x) else "-"
+
+
+def run_paper(config: Config, args: argparse.Namespace) -> int:
+    """Entry point of ``ats run --mode paper``."""
+    import uvloop
+
+    symbols = [s.strip() for s in (args.symbols or "").split(",") if s.strip()]
+    if args.duration is not None and not args.duration > 0:
+        raise PaperUsageError(f"--duration must be > 0, got {args.duration}")
+    session = PaperSession(config, args.venue, symbols)
+    status = sys.stderr if sys.stderr.isatty() and not args.json else None
+    uvloop.run(session.run(args.duration, status))
+    summary = session.summary()
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        for symbol, block in summary["symbols"].items():
+            sys.stdout.write(f"{symbol}\n")
+            for key, value in block.items():
+                sys.stdout.write(f"  {key:<16} {value}\n")
+    return 0
