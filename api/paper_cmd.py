@@ -96,6 +96,14 @@ class PaperSession:
         )
         self.started = 0.0
         self.elapsed_s = 0.0
+        self._final: dict[str, tuple[bool, float, float]] = {}
+
+    def _books(self) -> dict[str, tuple[bool, float, float]]:
+        out = {}
+        for symbol, market in self.engine.markets.items():
+            bid, _, ask, _ = market.book.best()
+            out[symbol] = (market.book.in_sync, bid, ask)
+        return out
 
     def _alert(self, source: str, message: str) -> None:
         self.engine.bus.publish(RiskAlert(ts=self.clock.now_ns(), source=source, message=message))
@@ -104,10 +112,17 @@ class PaperSession:
         """Run until ``duration_s`` passes or SIGINT/SIGTERM."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+
+        def end() -> None:
+            # the books as the run ends, before closing the feed invalidates them
+            if not stop.is_set():
+                self._final = self._books()
+                stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, end)
         if duration_s is not None:
-            loop.call_later(duration_s, stop.set)
+            loop.call_later(duration_s, end)
         self.decoder.warm_up()
         self.engine.start()
         self.started = time.perf_counter()
@@ -143,15 +158,16 @@ class PaperSession:
         d = self.decoder.stats
         f = self.feed.stats
         symbols: dict[str, Any] = {}
-        for symbol, market in self.engine.markets.items():
-            bid, _, ask, _ = market.book.best()
+        final = self._final or self._books()
+        for symbol in self.engine.markets:
+            in_sync, bid, ask = final[symbol]
             symbols[symbol] = {
                 "frames": d.frames,
                 "gaps": d.gaps,
                 "resyncs": d.resyncs,
                 "reconnects": f.reconnects,
                 "bad_frames": d.bad_frames,
-                "in_sync": market.book.in_sync,
+                "in_sync": in_sync,
                 "final_best_bid": _num(bid),
                 "final_best_ask": _num(ask),
             }
