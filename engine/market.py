@@ -7,6 +7,7 @@ book, a ring buffer of trades, and the venue's last published top of book.
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 
@@ -24,13 +25,29 @@ class TradeRing:
     keeps the total ever pushed so readers can tell how many were lost.
     """
 
-    __slots__ = ("capacity", "count", "data")
+    __slots__ = ("_itemsize", "_pack", "_raw", "capacity", "count", "data")
 
     def __init__(self, capacity: int = 65536) -> None:
         if capacity <= 0:
             raise ValueError(f"market_data.trade_ring_capacity must be > 0, was {capacity}")
         self.capacity = capacity
         self.data = np.zeros(capacity, dtype=trade_dt)
+        # push writes the record's bytes with one struct.pack_into (~0.14 µs) instead of a
+        # structured-array row assignment from a tuple (~0.21 µs); layout checked once here
+        fields = trade_dt.fields
+        assert fields is not None
+        codes = {"<i8": "q", "<f8": "d", "|i1": "b"}
+        offset = 0
+        fmt = "<"
+        for name in trade_dt.names or ():
+            dtype, at = fields[name][:2]
+            if at != offset or dtype.str not in codes:
+                raise TypeError(f"trade_dt field {name!r} is not packed as TradeRing expects")
+            fmt += codes[dtype.str]
+            offset += dtype.itemsize
+        self._pack = struct.Struct(fmt).pack_into
+        self._raw = memoryview(self.data.view(np.uint8))
+        self._itemsize = trade_dt.itemsize
         #: Trades pushed since creation.
         self.count = 0
 
@@ -38,7 +55,16 @@ class TradeRing:
         self, ts_event: int, ts_recv: int, price: float, qty: float, trade_id: int, side: int
     ) -> None:
         """Append one trade."""
-        self.data[self.count % self.capacity] = (ts_event, ts_recv, price, qty, trade_id, side)
+        self._pack(
+            self._raw,
+            (self.count % self.capacity) * self._itemsize,
+            ts_event,
+            ts_recv,
+            price,
+            qty,
+            trade_id,
+            side,
+        )
         self.count += 1
 
     def last(self, n: int) -> np.ndarray:

@@ -283,3 +283,14 @@ def test_trade_ring_last_then_returns_a_copy() -> None:
 def test_trade_ring_when_capacity_not_positive_then_value_error_names_setting() -> None:
     with pytest.raises(ValueError, match=r"market_data\.trade_ring_capacity"):
         TradeRing(0)
+
+
+def test_trade_ring_push_writes_every_field_exactly_and_wraps() -> None:
+    ring = TradeRing(4)
+    rows = [(10 + i, 20 + i, 100.5 + i, 0.25 * i, 2**40 + i, -1 if i % 2 else 1) for i in range(6)]
+    for row in rows:
+        ring.push(*row)
+    assert ring.count == 6
+    got = [tuple(r.item()) for r in ring.last(4)]
+    assert got == rows[2:]
+    assert [tuple(r.item()) for r in ring.data[:2]] == rows[4:]
