@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+import msgspec
 import orjson
 
 from adapters.binance import BinanceMarketDataDecoder
@@ -97,6 +98,7 @@ class PaperSession:
         self.started = 0.0
         self.elapsed_s = 0.0
         self._final: dict[str, tuple[bool, float, float]] = {}
+        self._final_stats: Any = None
 
     def _books(self) -> dict[str, tuple[bool, float, float]]:
         out = {}
@@ -117,6 +119,7 @@ class PaperSession:
             # the books as the run ends, before closing the feed invalidates them
             if not stop.is_set():
                 self._final = self._books()
+                self._final_stats = msgspec.structs.replace(self.decoder.stats)
                 stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -155,7 +158,8 @@ class PaperSession:
         out.write("\n")
 
     def summary(self) -> dict[str, Any]:
-        d = self.decoder.stats
+        # counters as the run ended (closing the feed invalidates the books once more)
+        d = self._final_stats or self.decoder.stats
         f = self.feed.stats
         symbols: dict[str, Any] = {}
         final = self._final or self._books()

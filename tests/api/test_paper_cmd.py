@@ -57,6 +57,7 @@ def test_paper_run_against_emulator_subprocess_prints_symbol_summary(tmp_path: P
         assert block["frames"] > 100
         assert block["in_sync"] is True
         assert block["gaps"] == 0 and block["reconnects"] == 0 and block["bad_frames"] == 0
+        assert block["resyncs"] == 0  # the clean run never lost sync (closing it is not counted)
         assert block["final_best_bid"] < block["final_best_ask"]
         assert summary["feed"]["snapshots"] >= 1
     finally:
