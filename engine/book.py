@@ -19,6 +19,7 @@ from kernels.book import (
     BOOK_OK,
     BOOK_OVERFLOW,
     book_apply_diff,
+    book_apply_raw,
     book_best,
     book_clear,
     book_depth,
@@ -116,6 +117,35 @@ class L2Book:
         self.ts_event = ts_event
         self.in_sync = True
         return BOOK_OK
+
+    def apply_raw(
+        self,
+        buf_b: np.ndarray,
+        buf_a: np.ndarray,
+        scratch_b: np.ndarray,
+        scratch_a: np.ndarray,
+        update_id: int,
+        ts_event: int,
+    ) -> int:
+        """Parse and apply a diff's raw JSON level arrays in one compiled call.
+
+        Returns a ``BOOK_*`` status like :meth:`apply`, or ``BOOK_MALFORMED`` /
+        ``BOOK_NEEDS_DECODER`` with nothing applied (the caller falls back to
+        a general decoder and :meth:`apply`).
+        """
+        status = book_apply_raw(
+            self.ticks, self.qtys, self.counts, buf_b, buf_a, scratch_b, scratch_a,
+            self.tick_size, self._best,
+        )  # fmt: skip
+        if status < 0 or status == BOOK_BAD_LEVEL:
+            return status
+        if status == BOOK_OVERFLOW:
+            self._check(status)
+        if status == BOOK_CROSSED:
+            self.crossed += 1
+        self.last_update_id = update_id
+        self.ts_event = ts_event
+        return status
 
     def apply(self, bids: np.ndarray, asks: np.ndarray, update_id: int, ts_event: int) -> int:
         """Apply a diff (``(n, 2)`` float64 price/qty arrays); return a ``BOOK_*`` status.

@@ -24,16 +24,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.parse import PARSE_FALLBACK, parse_levels
+
 __all__ = [
     "ASK",
     "BID",
     "BOOK_BAD_LEVEL",
     "BOOK_CROSSED",
+    "BOOK_MALFORMED",
+    "BOOK_NEEDS_DECODER",
     "BOOK_OK",
     "BOOK_OVERFLOW",
     "MERGE_THRESHOLD",
     "book_apply_diff",
     "book_apply_levels",
+    "book_apply_raw",
     "book_best",
     "book_clear",
     "book_depth",
@@ -284,3 +289,27 @@ def book_depth(ticks, qtys, counts, side, depth, out_ticks, out_qtys):
         out_ticks[i] = sign * ticks[side, n - 1 - i]
         out_qtys[i] = qtys[side, n - 1 - i]
     return m
+
+
+#: :func:`book_apply_raw`: a level array needs the general JSON decoder (nothing applied).
+BOOK_NEEDS_DECODER = -2
+#: :func:`book_apply_raw`: a level array is not valid JSON of ``[price, qty]`` pairs.
+BOOK_MALFORMED = -1
+
+
+@njit(cache=True)
+def book_apply_raw(ticks, qtys, counts, buf_b, buf_a, scratch_b, scratch_a, tick_size, best):
+    """Parse the raw JSON bid and ask arrays of one diff and apply them: one compiled call.
+
+    ``buf_b``/``buf_a`` are the bytes (uint8) of ``[["price","qty"], ...]``;
+    ``scratch_*`` receive the parsed levels and must hold ``len(buf) // 5 + 1``
+    rows. Returns :func:`book_apply_diff`'s status, or ``BOOK_MALFORMED`` /
+    ``BOOK_NEEDS_DECODER`` (nothing applied) when a side does not parse.
+    """
+    nb = parse_levels(buf_b, scratch_b)
+    if nb < 0:
+        return BOOK_NEEDS_DECODER if nb == PARSE_FALLBACK else BOOK_MALFORMED
+    na = parse_levels(buf_a, scratch_a)
+    if na < 0:
+        return BOOK_NEEDS_DECODER if na == PARSE_FALLBACK else BOOK_MALFORMED
+    return book_apply_diff(ticks, qtys, counts, scratch_b[:nb], scratch_a[:na], tick_size, best)

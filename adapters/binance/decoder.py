@@ -437,13 +437,22 @@ class BinanceMarketDataDecoder:
 
     def _apply(self, sync: _SymbolSync, ts_recv: int, diff: DepthUpdate) -> bool:
         book = sync.market.book
-        bids = _levels(diff.b, self._scratch_bids)
-        asks = _levels(diff.a, self._scratch_asks)
-        if bids is None or asks is None:
-            status = BOOK_BAD_LEVEL
-        else:
-            time_ms = diff.T if self._futures else diff.E  # type: ignore[attr-defined]
-            status = book.apply(bids, asks, diff.u, time_ms * _MS)
+        time_ms = diff.T if self._futures else diff.E  # type: ignore[attr-defined]
+        buf_b = np.frombuffer(diff.b, dtype=np.uint8)
+        buf_a = np.frombuffer(diff.a, dtype=np.uint8)
+        sb = self._scratch_bids
+        sa = self._scratch_asks
+        status = -1
+        if buf_b.shape[0] // 5 < sb.shape[0] and buf_a.shape[0] // 5 < sa.shape[0]:
+            # the common case: parse both sides and apply them in one compiled call
+            status = book.apply_raw(buf_b, buf_a, sb, sa, diff.u, time_ms * _MS)
+        if status < 0:  # too big for the scratch rows, or needs the general JSON decoder
+            bids = _levels(diff.b)
+            asks = _levels(diff.a)
+            if bids is None or asks is None:
+                status = BOOK_BAD_LEVEL
+            else:
+                status = book.apply(bids, asks, diff.u, time_ms * _MS)
         if status == BOOK_BAD_LEVEL:
             self._bad_frame(_INVALID_LEVEL, diff, "depth update with an invalid level")
             self._resync(sync, "depth update with an invalid level")
