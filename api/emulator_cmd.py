@@ -1,6 +1,7 @@
-"""``ats emulator``: serve a recording as a local Binance exchange, with fault injection.
+"""``ats emulator``: serve a recording as a local Binance or Bybit exchange, with fault injection.
 
-``ats emulator --venue binance|binance-usdm|binance-coinm --replay FILE [--port PORT]
+``ats emulator --venue binance|binance-usdm|binance-coinm|bybit-linear|bybit-spot --replay FILE
+[--port PORT]
 [--speed X | --fast] [--loop] [--close-at-end] [--seed N] [faults...]``
 
 Listens on 127.0.0.1 (``--port 0``, the default, picks a free port), prints
@@ -18,7 +19,10 @@ subscribes. Faults (each deterministic given ``--seed``; see
 ``--gap-at N``, ``--disconnect-after N``, ``--stall-after N --stall-s S``.
 
 A venue with no ``[venues]`` key in the configuration (COIN-M today) gets its
-URLs as a comment line instead of exports.
+URLs as a comment line instead of exports. The Bybit venues (a Binance recording
+served in Bybit's v5 public format, see :mod:`adapters.emulator.bybit`: USD-M for
+``bybit-linear``, spot for ``bybit-spot``) serve no REST, so only
+``ATS_VENUES__BYBIT__WS_URL`` is exported.
 """
 
 from __future__ import annotations
@@ -33,11 +37,14 @@ from typing import Any, TextIO
 import msgspec
 
 from adapters.emulator import (
+    BYBIT_VENUES,
     VENUES,
     BinanceEmulator,
+    BybitEmulator,
     EmulatorError,
     FaultConfig,
     FaultConfigError,
+    ReplayServer,
     load_recording,
 )
 from adapters.replay import RecordingError
@@ -50,12 +57,15 @@ CONFIG_KEYS: dict[str, str] = {
     "binance": "binance",
     "binance-usdm": "binance_usdm",
     "binance-coinm": "binance_coinm",
+    "bybit-linear": "bybit",
+    "bybit-spot": "bybit",
 }
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
     """The options of ``ats emulator``."""
-    p.add_argument("--venue", default="binance", choices=list(VENUES), help="default binance")
+    venues = [*VENUES, *BYBIT_VENUES]
+    p.add_argument("--venue", default="binance", choices=venues, help="default binance")
     p.add_argument("--replay", required=True, metavar="FILE", help="recording to serve")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     pace = p.add_mutually_exclusive_group()
@@ -85,7 +95,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``ats emulator`` on the ``ats`` sub-command parser."""
     p = sub.add_parser(
-        "emulator", help="serve a recording as a local Binance exchange (with fault injection)"
+        "emulator",
+        help="serve a recording as a local Binance or Bybit exchange (with fault injection)",
     )
     add_options(p)
     return p
@@ -103,6 +114,8 @@ def env_lines(venue: str, ws_url: str, rest_url: str) -> list[str]:
     if key not in VenuesConfig.__struct_fields__:
         return [f"# no [venues.{key}] in the configuration: ws_url={ws_url} rest_url={rest_url}"]
     prefix = f"{ENV_PREFIX}VENUES__{key.upper()}__"
+    if venue in BYBIT_VENUES:
+        return [f"export {prefix}WS_URL={ws_url}", "# the Bybit emulator serves no REST"]
     return [f"export {prefix}WS_URL={ws_url}", f"export {prefix}REST_URL={rest_url}"]
 
 
@@ -121,7 +134,7 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
     )
 
 
-async def _serve(emu: BinanceEmulator, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+async def _serve(emu: ReplayServer, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     await emu.start()
@@ -165,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     try:
-        emu = BinanceEmulator(
+        kind = BybitEmulator if args.venue in BYBIT_VENUES else BinanceEmulator
+        emu = kind(
             load_recording(args.replay),
             venue=args.venue,
             faults=_faults(args),

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 from adapters.emulator.binance import VENUES, BinanceEmulator, BinanceVenue
 from adapters.emulator.book import DepthBook
+from adapters.emulator.bybit import BYBIT_VENUES, BybitEmulator, BybitVenue
 from adapters.emulator.faults import FaultConfig, FaultConfigError
 from adapters.emulator.recording import EmulatorRecording, load_recording, stream_key
 from adapters.emulator.server import EmulatorError, EmulatorStats, ReplayServer
 
 __all__ = [
+    "BYBIT_VENUES",
     "VENUES",
     "BinanceEmulator",
     "BinanceVenue",
+    "BybitEmulator",
+    "BybitVenue",
     "DepthBook",
     "EmulatorError",
     "EmulatorRecording",

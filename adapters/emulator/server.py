@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -183,6 +184,11 @@ class ReplayServer:
 
     def _begin_pass(self) -> None:
         """Called when a pass over the recording starts (subclasses reset their book here)."""
+
+    #: Subclasses that serve another wire format than the recording's set a
+    #: ``_translate(stream_id, frame) -> bytes | None`` method here: called once per
+    #: recorded frame, before any fault; ``None`` sends nothing (and is no depth diff).
+    _translate: Callable[[int, bytes], bytes | None] | None = None
 
     async def start(self) -> None:
         """Listen and start the replay task (it waits for the first subscriber)."""
@@ -387,6 +393,7 @@ class ReplayServer:
         text = WSMsgType.TEXT
         out: list[bytes] = []
         depth_served = 0
+        translate = self._translate
         while True:
             self.position = 0
             self._begin_pass()
@@ -415,6 +422,11 @@ class ReplayServer:
                 i += 1
                 self.position = i
                 stats.frames_served += 1
+                if translate is not None:
+                    translated = translate(sid, frame)
+                    if translated is None:
+                        continue
+                    frame = translated
                 if sid == depth:
                     depth_served += 1
                     if depth_served == gap_at and stats.loops == 0:
