@@ -1,6 +1,7 @@
 """``ats run --mode paper``: the live Binance feed, a strategy and the simulated venue.
 
 ``ats run --mode paper --venue binance --symbols BTC/USDT[,ETH/USDT] [--duration S] [--json]``
+(venues: ``binance``, ``binance-usdm``, ``binance-coinm``, ``bybit-linear``, ``bybit-spot``)
 
 Market data comes from the venue's WebSocket and REST URLs in the
 configuration (``[venues.binance]``, or ``ATS_VENUES__BINANCE__WS_URL`` /
@@ -27,7 +28,9 @@ import orjson
 from adapters.binance import BinanceMarketDataDecoder
 from adapters.binance.config import FeedConfig
 from adapters.binance.feed import BinanceFeed
-from adapters.binance.symbols import Market
+from adapters.bybit import BybitMarketDataDecoder
+from adapters.bybit.config import FeedConfig as BybitFeedConfig
+from adapters.bybit.feed import BybitFeed
 from adapters.paper import SimulatedVenue
 from engine.clock import WallClock
 from engine.config import Config
@@ -38,11 +41,13 @@ from engine.strategies import STRATEGIES
 
 __all__ = ["PAPER_VENUES", "add_options", "run_paper"]
 
-#: ``--venue`` → (config attribute of ``[venues]``, Binance market).
-PAPER_VENUES: dict[str, tuple[str, Market]] = {
+#: ``--venue`` → (config attribute of ``[venues]``, market: Binance's or Bybit's category).
+PAPER_VENUES: dict[str, tuple[str, str]] = {
     "binance": ("binance", "spot"),
     "binance-usdm": ("binance_usdm", "usdm"),
     "binance-coinm": ("binance_coinm", "coinm"),
+    "bybit-linear": ("bybit", "linear"),
+    "bybit-spot": ("bybit", "spot"),
 }
 
 
@@ -88,13 +93,24 @@ class PaperSession:
         )
         self.engine.set_gateway(self.venue)
         by_venue_symbol = {m.instrument.venue_symbol: m for m in self.engine.markets.values()}
-        self.decoder = BinanceMarketDataDecoder(by_venue_symbol, self.venue, market=market)
-        self.feed = BinanceFeed(
-            self.decoder,
-            list(by_venue_symbol),
-            FeedConfig(ws_url=urls.ws_url, rest_url=urls.rest_url, market=market),
-            on_alert=self._alert,
-        )
+        self.decoder: Any
+        self.feed: Any
+        if venue.startswith("bybit"):
+            self.decoder = BybitMarketDataDecoder(by_venue_symbol, self.venue, category=market)  # type: ignore[arg-type]
+            self.feed = BybitFeed(
+                self.decoder,
+                list(by_venue_symbol),
+                BybitFeedConfig(ws_url=urls.ws_url, category=market),  # type: ignore[arg-type]
+                on_alert=self._alert,
+            )
+        else:
+            self.decoder = BinanceMarketDataDecoder(by_venue_symbol, self.venue, market=market)  # type: ignore[arg-type]
+            self.feed = BinanceFeed(
+                self.decoder,
+                list(by_venue_symbol),
+                FeedConfig(ws_url=urls.ws_url, rest_url=urls.rest_url, market=market),  # type: ignore[arg-type]
+                on_alert=self._alert,
+            )
         self.started = 0.0
         self.elapsed_s = 0.0
         self._final: dict[str, tuple[bool, float, float]] = {}

@@ -127,3 +127,26 @@ def test_paper_run_duration_must_be_positive() -> None:
     )  # fmt: skip
     assert run.returncode == 2
     assert "--duration must be > 0" in run.stderr
+
+
+def test_paper_session_on_bybit_linear_against_the_bybit_emulator() -> None:
+    from adapters.emulator import BybitEmulator
+
+    config = load_config(None, env={})
+    usdm = ROOT / "data" / "binance_usdm" / "btcusdt_20240808.gz"
+
+    async def go() -> dict[str, Any]:
+        async with BybitEmulator(load_recording(usdm), venue="bybit-linear", speed=100.0) as emu:
+            urls = msgspec.structs.replace(config.venues.bybit, ws_url=emu.ws_url)
+            venues = msgspec.structs.replace(config.venues, bybit=urls)
+            session = PaperSession(
+                msgspec.structs.replace(config, venues=venues), "bybit-linear", ["BTC/USDT"]
+            )
+            await session.run(3.0)
+            return session.summary()
+
+    summary = uvloop.run(go())
+    block = summary["symbols"]["BTC/USDT"]
+    assert block["frames"] > 100 and block["in_sync"] is True
+    assert block["gaps"] == 0 and block["bad_frames"] == 0 and block["reconnects"] == 0
+    assert block["final_best_bid"] < block["final_best_ask"]
