@@ -31,20 +31,19 @@ Around it, three coroutines:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 import msgspec
-from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from adapters.binance.config import FeedConfig
 from adapters.binance.errors import FeedConfigError, SnapshotError
 from adapters.binance.symbols import depth_path, snapshot_limit, streams_for
+from adapters.wsfeed import ReconnectingFeed, sleep_unless
 
 __all__ = ["BinanceFeed", "FeedStats", "MarketDataDecoder"]
 
@@ -76,27 +75,7 @@ class FeedStats(msgspec.Struct, kw_only=True):
     last_frame_ns: int = 0
 
 
-class _Listener(WSListener):  # type: ignore[misc]
-    __slots__ = ("_feed",)
-
-    def __init__(self, feed: BinanceFeed) -> None:
-        self._feed = feed
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self._feed._on_connected()
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        msg_type = frame.msg_type
-        if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY:
-            self._feed._on_payload(frame.get_payload_as_bytes())
-        elif msg_type == WSMsgType.CLOSE:
-            transport.disconnect()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self._feed._on_disconnected()
-
-
-class BinanceFeed:
+class BinanceFeed(ReconnectingFeed):
     """One combined-stream connection feeding a decoder; see the module docstring.
 
     Parameters
@@ -110,6 +89,8 @@ class BinanceFeed:
     on_alert :
         ``on_alert(source, message)`` for operator-visible problems (stale feed).
     """
+
+    alert_source = "binance-feed"
 
     def __init__(
         self,
@@ -125,48 +106,14 @@ class BinanceFeed:
             raise FeedConfigError("a feed needs at least one symbol")
         self.config = config
         self.symbols = [s.upper() for s in venue_symbols]
+        super().__init__(decoder, on_alert, rng)
         self.stats = FeedStats()
-        self._decoder = decoder
-        self._on_alert = on_alert
-        self._rng = rng or random.Random()
         streams = [
             st
             for s in self.symbols
             for st in streams_for(s, config.market, config.depth_speed, config.trade_stream)
         ]
         self.url = f"{config.ws_url.rstrip('/')}/stream?streams={'/'.join(streams)}"
-        self._transport: WSTransport | None = None
-        self._frames_this_connection = 0
-        self._connected_mono = 0.0
-        self._last_frame_mono = 0.0
-
-    # -- hot path ------------------------------------------------------------------------------
-
-    def _on_payload(self, payload: bytes) -> None:
-        ts = time.time_ns()
-        stats = self.stats
-        stats.frames += 1
-        stats.bytes += len(payload)
-        stats.last_frame_ns = ts
-        self._frames_this_connection += 1
-        self._last_frame_mono = time.monotonic()
-        self._decoder.on_frame(ts, payload)
-
-    # -- connection ----------------------------------------------------------------------------
-
-    def _on_connected(self) -> None:
-        self.stats.connected = True
-        self._connected_mono = self._last_frame_mono = time.monotonic()
-        self._frames_this_connection = 0
-
-    def _on_disconnected(self) -> None:
-        self.stats.connected = False
-        # whatever arrives on the next connection does not chain to what we have
-        self._decoder.invalidate_all("feed disconnected")
-
-    def _backoff(self, attempt: int) -> float:
-        cap = min(self.config.reconnect_cap_s, self.config.reconnect_base_s * 2.0**attempt)
-        return self._rng.uniform(0.0, cap)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the feed connected until ``stop`` is set; returns after a clean close."""
@@ -182,52 +129,6 @@ class BinanceFeed:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _connections(self, stop: asyncio.Event) -> None:
-        attempt = 0
-        while not stop.is_set():
-            try:
-                transport, _ = await ws_connect(
-                    lambda: _Listener(self),
-                    self.url,
-                    websocket_handshake_timeout=self.config.handshake_timeout_s,
-                    enable_auto_pong=True,
-                )
-            except (OSError, TimeoutError, WSError) as exc:
-                self.stats.connect_failures += 1
-                delay = self._backoff(attempt)
-                attempt += 1
-                _log.warning(
-                    "feed connect failed: retrying",
-                    extra={"fields": {"url": self.url, "error": str(exc), "retry_in_s": delay}},
-                )
-                await _sleep_unless(stop, delay)
-                continue
-            self._transport = transport
-            self.stats.connects += 1
-            if self.stats.connects > 1:
-                self.stats.reconnects += 1
-            _log.info("feed connected", extra={"fields": {"url": self.url}})
-            disconnected = asyncio.ensure_future(transport.wait_disconnected())
-            stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({disconnected, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if stop.is_set():
-                transport.send_close()
-                transport.disconnect()
-                await disconnected
-                self._transport = None
-                break
-            self._transport = None
-            if self._frames_this_connection > 0:
-                attempt = 0
-            delay = self._backoff(attempt)
-            attempt += 1
-            _log.warning(
-                "feed disconnected: reconnecting",
-                extra={"fields": {"url": self.url, "retry_in_s": round(delay, 3)}},
-            )
-            await _sleep_unless(stop, delay)
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -256,7 +157,7 @@ class BinanceFeed:
                             "fields": {"symbol": symbol, "error": str(exc), "retry_in_s": delay}
                         },
                     )
-                    await _sleep_unless(stop, delay)
+                    await sleep_unless(stop, delay)
                     break
                 self.stats.snapshots += 1
                 failures = 0
@@ -285,38 +186,15 @@ class BinanceFeed:
         cfg = self.config
         period = min(1.0, cfg.stale_after_s / 4.0)
         while not stop.is_set():
-            await _sleep_unless(stop, period)
-            transport = self._transport
-            if transport is None or not self.stats.connected:
+            await sleep_unless(stop, period)
+            transport = self._live_transport()
+            if transport is None:
                 continue
-            now = time.monotonic()
-            silent = now - self._last_frame_mono
-            if silent > cfg.stale_after_s:
-                self.stats.stale += 1
-                message = (
-                    f"no market data for {silent:.1f} s on {self.url}: "
-                    "books invalidated, reconnecting"
-                )
-                _log.warning("stale feed", extra={"fields": {"url": self.url, "silent_s": silent}})
-                if self._on_alert is not None:
-                    self._on_alert("binance-feed", message)
-                self._decoder.invalidate_all("stale feed")
-                transport.disconnect()
-            elif now - self._connected_mono > cfg.max_connection_age_s:
+            if self._drop_if_stale(transport):
+                continue
+            if time.monotonic() - self._connected_mono > cfg.max_connection_age_s:
                 self.stats.age_reconnects += 1
                 _log.info(
                     "feed connection age limit: reconnecting", extra={"fields": {"url": self.url}}
                 )
                 transport.disconnect()
-
-    def summary(self) -> dict[str, Any]:
-        """Feed counters as plain values."""
-        return msgspec.to_builtins(self.stats)
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds`` or until ``stop`` is set, whichever comes first."""
-    if seconds <= 0:
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -35,15 +35,14 @@ Around it, four coroutines:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
-from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSMsgType, WSTransport
 
 from adapters.bybit.config import FeedConfig
 from adapters.bybit.errors import FeedConfigError
@@ -55,6 +54,7 @@ from adapters.bybit.symbols import (
     trade_topic,
     ws_endpoint,
 )
+from adapters.wsfeed import ReconnectingFeed, sleep_unless
 
 __all__ = ["BybitFeed", "BybitFeedStats", "MarketDataDecoder"]
 
@@ -87,27 +87,7 @@ class BybitFeedStats(msgspec.Struct, kw_only=True):
     last_frame_ns: int = 0
 
 
-class _Listener(WSListener):  # type: ignore[misc]
-    __slots__ = ("_feed",)
-
-    def __init__(self, feed: BybitFeed) -> None:
-        self._feed = feed
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self._feed._on_connected(transport)
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        msg_type = frame.msg_type
-        if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY:
-            self._feed._on_payload(frame.get_payload_as_bytes())
-        elif msg_type == WSMsgType.CLOSE:
-            transport.disconnect()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self._feed._on_disconnected()
-
-
-class BybitFeed:
+class BybitFeed(ReconnectingFeed):
     """One v5 public connection feeding a decoder; see the module docstring.
 
     Parameters
@@ -130,6 +110,8 @@ class BybitFeed:
     >>> await feed.run(stop)  # doctest: +SKIP
     """
 
+    alert_source = "bybit-feed"
+
     def __init__(
         self,
         decoder: MarketDataDecoder,
@@ -144,11 +126,9 @@ class BybitFeed:
             raise FeedConfigError("a feed needs at least one symbol")
         self.config = config
         self.symbols = [s.upper() for s in venue_symbols]
+        super().__init__(decoder, on_alert, rng)
         self.stats = BybitFeedStats()
         self.url = ws_endpoint(config.ws_url, config.category)
-        self._decoder = decoder
-        self._on_alert = on_alert
-        self._rng = rng or random.Random()
         self._book_topics = {
             s: orderbook_topic(s, config.depth, config.category) for s in self.symbols
         }
@@ -159,45 +139,18 @@ class BybitFeed:
             if config.tickers:
                 topics.append(ticker_topic(s))
         self._subscribe = subscribe_messages(topics)
-        self._transport: WSTransport | None = None
-        self._frames_this_connection = 0
-        self._connected_mono = 0.0
-        self._last_frame_mono = 0.0
         #: Per symbol: when its orderbook was last (re)subscribed (monotonic seconds).
         self._subscribed_mono: dict[str, float] = dict.fromkeys(self.symbols, 0.0)
-
-    # -- hot path ------------------------------------------------------------------------------
-
-    def _on_payload(self, payload: bytes) -> None:
-        ts = time.time_ns()
-        stats = self.stats
-        stats.frames += 1
-        stats.bytes += len(payload)
-        stats.last_frame_ns = ts
-        self._frames_this_connection += 1
-        self._last_frame_mono = time.monotonic()
-        self._decoder.on_frame(ts, payload)
 
     # -- connection ----------------------------------------------------------------------------
 
     def _on_connected(self, transport: WSTransport) -> None:
-        self.stats.connected = True
-        now = time.monotonic()
-        self._connected_mono = self._last_frame_mono = now
-        self._frames_this_connection = 0
+        super()._on_connected(transport)
+        now = self._connected_mono
         for message in self._subscribe:
             transport.send(WSMsgType.TEXT, message)
         for symbol in self.symbols:
             self._subscribed_mono[symbol] = now
-
-    def _on_disconnected(self) -> None:
-        self.stats.connected = False
-        # whatever arrives on the next connection does not chain to what we have
-        self._decoder.invalidate_all("feed disconnected")
-
-    def _backoff(self, attempt: int) -> float:
-        cap = min(self.config.reconnect_cap_s, self.config.reconnect_base_s * 2.0**attempt)
-        return self._rng.uniform(0.0, cap)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the feed connected until ``stop`` is set; returns after a clean close."""
@@ -213,62 +166,12 @@ class BybitFeed:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _connections(self, stop: asyncio.Event) -> None:
-        attempt = 0
-        while not stop.is_set():
-            try:
-                transport, _ = await ws_connect(
-                    lambda: _Listener(self),
-                    self.url,
-                    websocket_handshake_timeout=self.config.handshake_timeout_s,
-                    enable_auto_pong=True,
-                )
-            except (OSError, TimeoutError, WSError) as exc:
-                self.stats.connect_failures += 1
-                delay = self._backoff(attempt)
-                attempt += 1
-                _log.warning(
-                    "feed connect failed: retrying",
-                    extra={"fields": {"url": self.url, "error": str(exc), "retry_in_s": delay}},
-                )
-                await _sleep_unless(stop, delay)
-                continue
-            self._transport = transport
-            self.stats.connects += 1
-            if self.stats.connects > 1:
-                self.stats.reconnects += 1
-            _log.info("feed connected", extra={"fields": {"url": self.url}})
-            disconnected = asyncio.ensure_future(transport.wait_disconnected())
-            stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({disconnected, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if stop.is_set():
-                transport.send_close()
-                transport.disconnect()
-                await disconnected
-                self._transport = None
-                break
-            self._transport = None
-            if self._frames_this_connection > 0:
-                attempt = 0
-            delay = self._backoff(attempt)
-            attempt += 1
-            _log.warning(
-                "feed disconnected: reconnecting",
-                extra={"fields": {"url": self.url, "retry_in_s": round(delay, 3)}},
-            )
-            await _sleep_unless(stop, delay)
-
-    def _live_transport(self) -> WSTransport | None:
-        transport = self._transport
-        return transport if transport is not None and self.stats.connected else None
-
     # -- heartbeat -----------------------------------------------------------------------------
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         interval = self.config.ping_interval_s
         while not stop.is_set():
-            await _sleep_unless(stop, interval)
+            await sleep_unless(stop, interval)
             transport = self._live_transport()
             if transport is not None and not stop.is_set():
                 transport.send(WSMsgType.TEXT, PING_MESSAGE)
@@ -280,7 +183,7 @@ class BybitFeed:
         wait = self.config.resubscribe_after_s
         period = min(0.05, wait / 4.0)
         while not stop.is_set():
-            await _sleep_unless(stop, period)
+            await sleep_unless(stop, period)
             transport = self._live_transport()
             if transport is None:
                 continue
@@ -305,31 +208,8 @@ class BybitFeed:
         cfg = self.config
         period = min(1.0, cfg.stale_after_s / 4.0)
         while not stop.is_set():
-            await _sleep_unless(stop, period)
+            await sleep_unless(stop, period)
             transport = self._live_transport()
             if transport is None:
                 continue
-            silent = time.monotonic() - self._last_frame_mono
-            if silent > cfg.stale_after_s:
-                self.stats.stale += 1
-                message = (
-                    f"no market data for {silent:.1f} s on {self.url}: "
-                    "books invalidated, reconnecting"
-                )
-                _log.warning("stale feed", extra={"fields": {"url": self.url, "silent_s": silent}})
-                if self._on_alert is not None:
-                    self._on_alert("bybit-feed", message)
-                self._decoder.invalidate_all("stale feed")
-                transport.disconnect()
-
-    def summary(self) -> dict[str, Any]:
-        """Feed counters as plain values."""
-        return msgspec.to_builtins(self.stats)
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds`` or until ``stop`` is set, whichever comes first."""
-    if seconds <= 0:
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+            self._drop_if_stale(transport)
