@@ -70,18 +70,17 @@ from adapters.binance.schemas import (
     depth_update_decoder,
     futures_depth_update_decoder,
     futures_trade_decoder,
-    levels_decoder,
     market_probe_decoder,
     stream_frame,
     stream_frames_decoder,
     trade_decoder,
 )
 from adapters.binance.symbols import MARKETS, Market
+from adapters.levels import parse_level_array
 from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED
 from engine.market import SymbolMarket
 from engine.protocols import MarketDataSink
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
-from kernels.parse import PARSE_FALLBACK, parse_levels
 
 __all__ = [
     "BinanceMarketDataDecoder",
@@ -149,29 +148,7 @@ class DecoderStats(msgspec.Struct, kw_only=True):
     tickers: int = 0
 
 
-_FALLBACK_LEVELS = levels_decoder()
-
-
-def _levels(raw: msgspec.Raw, scratch: np.ndarray | None = None) -> np.ndarray | None:
-    """Parse a raw ``[[price, qty], ...]`` array; None when it is not one.
-
-    With ``scratch`` (a float64 ``(rows, 2)`` array) the result is a view of
-    it when it fits, valid until the next call with the same buffer.
-    """
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    rows = buf.shape[0] // 5 + 1
-    if scratch is None or rows > scratch.shape[0]:
-        scratch = np.empty((rows, 2), dtype=np.float64)
-    n = parse_levels(buf, scratch)
-    if n >= 0:
-        return scratch[:n]
-    if n == PARSE_FALLBACK:
-        try:
-            levels = _FALLBACK_LEVELS.decode(raw)
-        except msgspec.DecodeError:
-            return None
-        return np.array(levels, dtype=np.float64).reshape(-1, 2)
-    return None
+_levels = parse_level_array
 
 
 class _SymbolSync:

@@ -44,7 +44,6 @@ __all__ = [
     "depth_update_decoder",
     "futures_depth_update_decoder",
     "futures_trade_decoder",
-    "levels_decoder",
     "market_probe_decoder",
     "stream_frame",
     "stream_frames_decoder",
@@ -183,11 +182,6 @@ class MarketProbe(msgspec.Struct, gc=False):
     #: COIN-M pair (``BTCUSD``): COIN-M frames only.
     ps: str | None = None
     pair: str | None = None
-
-
-def levels_decoder() -> msgspec.json.Decoder[list[tuple[float, float]]]:
-    """Return the general decoder for a raw level array (the exact-parse fallback)."""
-    return msgspec.json.Decoder(list[tuple[float, float]], strict=False)
 
 
 def combined_stream_decoder() -> msgspec.json.Decoder[CombinedStream]:

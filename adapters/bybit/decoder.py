@@ -63,17 +63,16 @@ from adapters.bybit.schemas import (
     TickerData,
     book_message,
     envelope_decoder,
-    levels_decoder,
     ticker_message,
     topic_frames_decoder,
     trade_message,
 )
 from adapters.bybit.symbols import CATEGORIES, Category, orderbook_topic, ticker_topic, trade_topic
+from adapters.levels import parse_level_array
 from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED
 from engine.market import SymbolMarket
 from engine.protocols import MarketDataSink
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
-from kernels.parse import PARSE_FALLBACK, parse_levels
 
 __all__ = ["BybitDecoderStats", "BybitMarketDataDecoder"]
 
@@ -123,25 +122,7 @@ class BybitDecoderStats(msgspec.Struct, kw_only=True):
     rejected_requests: int = 0
 
 
-_FALLBACK_LEVELS = levels_decoder()
-
-
-def _levels(raw: msgspec.Raw, scratch: np.ndarray | None = None) -> np.ndarray | None:
-    """Parse a raw ``[[price, size], ...]`` array; None when it is not one."""
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    rows = buf.shape[0] // 5 + 1
-    if scratch is None or rows > scratch.shape[0]:
-        scratch = np.empty((rows, 2), dtype=np.float64)
-    n = parse_levels(buf, scratch)
-    if n >= 0:
-        return scratch[:n]
-    if n == PARSE_FALLBACK:
-        try:
-            levels = _FALLBACK_LEVELS.decode(raw)
-        except msgspec.DecodeError:
-            return None
-        return np.array(levels, dtype=np.float64).reshape(-1, 2)
-    return None
+_levels = parse_level_array
 
 
 def _trade_id(i: str) -> int:

@@ -27,7 +27,6 @@ __all__ = [
     "TickerData",
     "book_message",
     "envelope_decoder",
-    "levels_decoder",
     "ticker_message",
     "topic_frame",
     "topic_frames_decoder",
@@ -137,8 +136,3 @@ def topic_frames_decoder(frames: Iterable[type[msgspec.Struct]]) -> msgspec.json
 def envelope_decoder() -> msgspec.json.Decoder[Envelope]:
     """Return a decoder for :class:`Envelope`."""
     return msgspec.json.Decoder(Envelope)
-
-
-def levels_decoder() -> msgspec.json.Decoder[list[tuple[float, float]]]:
-    """Return the general decoder for a raw level array (the exact-parse fallback)."""
-    return msgspec.json.Decoder(list[tuple[float, float]], strict=False)

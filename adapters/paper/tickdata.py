@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from adapters.binance.decoder import _levels
+from adapters.levels import parse_level_array as _levels
 from adapters.replay.recording import RecordingReader
 from kernels.parse import count_level_segments, parse_level_segments
 from kernels.tickbt import EV_ASK, EV_ASK_CLEAR, EV_BID, EV_BID_CLEAR, EV_BUY_TRADE, EV_SELL_TRADE
