@@ -7,16 +7,22 @@ end on 127.0.0.1 with the same replay, timing and faults as
 
 WebSocket, ``GET /v5/public/linear`` (``bybit-linear``) or ``/v5/public/spot`` (``bybit-spot``)
     Requests, answered as Bybit does (``conn_id`` is this connection's id,
-    ``req_id`` echoed when sent):
+    ``req_id`` echoed when sent; on linear an absent one is answered as
+    ``"req_id":""``, as in the Linear/Inverse examples of Bybit's "Connect" page):
 
     * ``{"op":"subscribe","args":[topic, ...],"req_id":...}`` →
-      ``{"success":true,"ret_msg":"subscribe","conn_id":...,"req_id":...,"op":"subscribe"}``.
+      ``{"success":true,"ret_msg":"subscribe","conn_id":...,"req_id":...,"op":"subscribe"}``
+      on spot, as in the docs' spot example; ``"ret_msg":""`` on linear, as in their
+      Linear/Inverse example.
       Topics: ``orderbook.{depth}.{SYMBOL}`` (the emulator's ``depth`` only),
       ``publicTrade.{SYMBOL}`` and, on linear, ``tickers.{SYMBOL}``. A topic
       it does not serve, or one already subscribed, makes the answer
       ``"success":false`` with ``ret_msg`` naming it
       (``"error:handler not found,topic:..."``, ``"error:already subscribed,topic:..."``);
-      the request's other topics are subscribed all the same.
+      the request's other topics are subscribed all the same. Bybit's docs show
+      no error reply: these two texts are the live venue's as clients log them
+      (not confirmed by the docs), and what it does with the other topics of a
+      refused request is undocumented.
     * ``{"op":"unsubscribe","args":[...]}`` → the same shape, ``"op":"unsubscribe"``.
     * ``{"op":"ping"}`` → ``{"success":true,"ret_msg":"pong","conn_id":...,"op":"ping"}``.
 
@@ -401,7 +407,7 @@ class BybitEmulator(ReplayServer):
         if op == "ping":
             ret_msg = "pong"
         elif op == "subscribe":
-            ret_msg = "subscribe"
+            ret_msg = "" if self._linear else "subscribe"
             for topic in req.args:
                 if topic not in self.topics:
                     errors.append("error:handler not found,topic:" + topic)
@@ -427,6 +433,8 @@ class BybitEmulator(ReplayServer):
         }
         if req.req_id is not None:
             reply["req_id"] = req.req_id
+        elif self._linear:
+            reply["req_id"] = ""
         reply["op"] = op
         await conn.ws.send_frame(_encode(reply), _TEXT)
         if names != conn.names:

@@ -96,7 +96,7 @@ def test_subscribe_when_orderbook_and_trades_then_ack_snapshot_and_deltas_rebuil
     ack = json.loads(texts[0])
     assert ack == {
         "success": True,
-        "ret_msg": "subscribe",
+        "ret_msg": "",  # linear: the docs' Linear/Inverse example (spot says "subscribe")
         "conn_id": ack["conn_id"],
         "req_id": "r1",
         "op": "subscribe",
