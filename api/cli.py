@@ -110,7 +110,7 @@ class Backtest:
         """
         clock = self.clock
         on_frame = self.decoder.on_frame
-        stats = self.decoder.stats
+        decoder = self.decoder
         if control is None:
             control = ControlChannel()
         self.decoder.warm_up()
@@ -121,18 +121,18 @@ class Backtest:
                 clock.advance_to(ts)
                 on_frame(ts, frame)
                 if control.pending:
-                    control.carry_out(self.engine, stats.frames)
+                    control.carry_out(self.engine, decoder.stats.frames)
         else:
             for n, (ts, frame) in enumerate(frames, 1):
                 clock.advance_to(ts)
                 on_frame(ts, frame)
                 if control.pending:
-                    control.carry_out(self.engine, stats.frames)
+                    control.carry_out(self.engine, decoder.stats.frames)
                 if not n & 4095:
                     progress.update()
             progress.done()
         if control.pending:  # requested after the last frame, while the engine still runs
-            control.carry_out(self.engine, stats.frames)
+            control.carry_out(self.engine, decoder.stats.frames)
         self.elapsed_s = time.perf_counter() - started
         self.engine.stop("end of data")
 

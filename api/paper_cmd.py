@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import math
 import signal
 import sys
 import time
 from typing import Any, TextIO
 
-import msgspec
 import orjson
 
 from adapters.binance import BinanceMarketDataDecoder
@@ -135,7 +135,7 @@ class PaperSession:
             # the books as the run ends, before closing the feed invalidates them
             if not stop.is_set():
                 self._final = self._books()
-                self._final_stats = msgspec.structs.replace(self.decoder.stats)
+                self._final_stats = copy.copy(self.decoder.stats)
                 stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -57,6 +57,7 @@ class L2Book:
         "_best",
         "_price_scale",
         "_tick_units",
+        "best_buf",
         "capacity",
         "counts",
         "crossed",
@@ -88,6 +89,8 @@ class L2Book:
         self.qtys = np.zeros((2, capacity), dtype=np.float64)
         self.counts = np.zeros(2, dtype=np.int64)
         self._best = np.zeros(4, dtype=np.float64)
+        #: ``book_best``'s output array (bid tick, bid qty, ask tick, ask qty), for kernels.
+        self.best_buf = self._best
         #: True while the book mirrors the venue's (snapshot applied, no gap since).
         self.in_sync = False
         #: Venue sequence number of the last applied update (-1 before a snapshot).
@@ -139,6 +142,16 @@ class L2Book:
         )  # fmt: skip
         if status < 0 or status == BOOK_BAD_LEVEL:
             return status
+        return self.finish_apply(status, update_id, ts_event)
+
+    def finish_apply(self, status: int, update_id: int, ts_event: int) -> int:
+        """Book-keeping after a kernel applied a diff to the arrays with ``status``.
+
+        For adapters whose compiled decoders apply diffs themselves
+        (:func:`kernels.book.book_apply_diff` on :attr:`ticks`, :attr:`qtys`,
+        :attr:`counts`, :attr:`best_buf`). Raises :class:`BookOverflowError`
+        (book invalidated) on ``BOOK_OVERFLOW``; returns ``status``.
+        """
         if status == BOOK_OVERFLOW:
             self._check(status)
         if status == BOOK_CROSSED:
@@ -158,13 +171,7 @@ class L2Book:
         )
         if status == BOOK_BAD_LEVEL:
             return status
-        if status == BOOK_OVERFLOW:
-            self._check(status)
-        if status == BOOK_CROSSED:
-            self.crossed += 1
-        self.last_update_id = update_id
-        self.ts_event = ts_event
-        return status
+        return self.finish_apply(status, update_id, ts_event)
 
     def invalidate(self) -> None:
         """Drop the book's content: it waits for a new snapshot (a resync)."""

@@ -37,6 +37,7 @@ __all__ = [
     "BOOK_OVERFLOW",
     "MERGE_THRESHOLD",
     "book_apply_diff",
+    "book_apply_diff_sorted",
     "book_apply_levels",
     "book_apply_raw",
     "book_best",
@@ -77,6 +78,31 @@ def _lower_bound(keys, n, key):
     return lo
 
 
+@njit(cache=True, inline="always")
+def _lower_bound_from_top(keys, n, key):
+    """:func:`_lower_bound` by galloping down from the top (the touch), where most updates land.
+
+    O(log d) for a key ``d`` levels below the top, instead of O(log n).
+    """
+    if n == 0 or keys[n - 1] < key:
+        return n
+    hi = n - 1  # keys[hi] >= key
+    step = 1
+    lo = hi - step
+    while lo >= 0 and keys[lo] >= key:
+        hi = lo
+        step <<= 1
+        lo = hi - step
+    lo = max(lo, -1) + 1  # keys[lo - 1] < key (or lo == 0)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True)
 def book_set_level(ticks, qtys, counts, side, tick, qty):
     """Set the quantity of one level (``qty <= 0`` deletes it); return a status."""
@@ -84,7 +110,7 @@ def book_set_level(ticks, qtys, counts, side, tick, qty):
     key = tick if side == BID else -tick
     keys = ticks[side]
     q = qtys[side]
-    lo = _lower_bound(keys, n, key)
+    lo = _lower_bound_from_top(keys, n, key)
     found = lo < n and keys[lo] == key
     if qty > 0.0:
         if found:
@@ -92,18 +118,18 @@ def book_set_level(ticks, qtys, counts, side, tick, qty):
             return BOOK_OK
         if n >= keys.shape[0]:
             return BOOK_OVERFLOW
-        # Shift the tail one to the right (the tail is near the touch, so usually short;
-        # slice copies compile to memmove for the deep levels).
-        if lo < n:
-            keys[lo + 1 : n + 1] = keys[lo:n]
-            q[lo + 1 : n + 1] = q[lo:n]
+        # Shift the tail one to the right. The tail is near the touch, so usually short:
+        # an explicit loop (an overlapping slice assignment would copy through a temporary).
+        for j in range(n, lo, -1):
+            keys[j] = keys[j - 1]
+            q[j] = q[j - 1]
         keys[lo] = key
         q[lo] = qty
         counts[side] = n + 1
     elif found:
-        if lo < n - 1:
-            keys[lo : n - 1] = keys[lo + 1 : n]
-            q[lo : n - 1] = q[lo + 1 : n]
+        for j in range(lo, n - 1):
+            keys[j] = keys[j + 1]
+            q[j] = q[j + 1]
         counts[side] = n - 1
     return BOOK_OK
 
@@ -215,6 +241,102 @@ def book_apply_diff(ticks, qtys, counts, bids, asks, tick_size, best):
     status = book_apply_levels(ticks, qtys, counts, BID, bids, tick_size)
     if book_apply_levels(ticks, qtys, counts, ASK, asks, tick_size) != BOOK_OK:
         status = BOOK_OVERFLOW
+    if status != BOOK_OK:
+        return status
+    if book_best(ticks, qtys, counts, best):
+        return BOOK_CROSSED
+    return BOOK_OK
+
+
+#: :func:`_merge_sorted_side`: the levels are not strictly sorted touch-first, or the
+#: touched part of the side does not fit the temporary arrays (apply level by level).
+_NOT_MERGEABLE = -1
+
+
+@njit(cache=True)
+def _merge_sorted_side(ticks, qtys, counts, side, levels, tick_size, tmp_keys, tmp_qtys):
+    """Apply touch-first sorted ``levels`` to one side in one merge pass over its top.
+
+    Venues send a diff's levels best first (bids by falling price, asks by
+    rising price). Then only the side's top, from the deepest updated level
+    up, changes: it is copied out and merged back with the updates, costing
+    O(top + k) instead of k searches and k shifts. Gives the same side as
+    :func:`book_apply_levels` (the keys are distinct, so order does not
+    matter). Returns a status, or ``_NOT_MERGEABLE`` with nothing changed.
+    """
+    k = levels.shape[0]
+    if k == 0:
+        return BOOK_OK
+    if k > tmp_keys.shape[1]:
+        return _NOT_MERGEABLE
+    sign = 1 if side == BID else -1
+    upd = tmp_keys[1]
+    previous = np.int64(0)
+    for j in range(k):
+        key = sign * np.int64(round(levels[j, 0] / tick_size))
+        if j > 0 and key >= previous:
+            return _NOT_MERGEABLE
+        upd[j] = key
+        previous = key
+    n = counts[side]
+    keys = ticks[side]
+    q = qtys[side]
+    p = _lower_bound_from_top(keys, n, upd[k - 1])
+    t = n - p
+    if t > tmp_keys.shape[1]:
+        return _NOT_MERGEABLE
+    old = tmp_keys[0]
+    for a in range(t):
+        old[a] = keys[p + a]
+        tmp_qtys[a] = q[p + a]
+    capacity = keys.shape[0]
+    out = p
+    a = 0
+    j = k - 1  # the updates, deepest first: ascending keys
+    while a < t or j >= 0:
+        if j < 0 or (a < t and old[a] < upd[j]):
+            key = old[a]
+            qty = tmp_qtys[a]
+            a += 1
+        else:
+            key = upd[j]
+            qty = levels[j, 1]
+            if a < t and old[a] == key:
+                a += 1
+            j -= 1
+            if qty <= 0.0:
+                continue
+        if out >= capacity:
+            counts[side] = out
+            return BOOK_OVERFLOW
+        keys[out] = key
+        q[out] = qty
+        out += 1
+    counts[side] = out
+    return BOOK_OK
+
+
+@njit(cache=True)
+def book_apply_diff_sorted(ticks, qtys, counts, bids, asks, tick_size, best, tmp_keys, tmp_qtys):
+    """:func:`book_apply_diff`, merging touch-first sorted sides in one pass each.
+
+    ``tmp_keys`` (int64 ``(2, rows)``) and ``tmp_qtys`` (float64 ``(rows,)``)
+    are scratch space; a side whose levels are not sorted best first, or
+    whose changed top has more than ``rows`` levels, is applied level by
+    level instead. Same statuses and the same book as :func:`book_apply_diff`.
+    """
+    if not (book_levels_valid(bids) and book_levels_valid(asks)):
+        return BOOK_BAD_LEVEL
+    status = BOOK_OK
+    for side in range(2):
+        levels = bids if side == BID else asks
+        s = _NOT_MERGEABLE
+        if levels.shape[0] <= MERGE_THRESHOLD:
+            s = _merge_sorted_side(ticks, qtys, counts, side, levels, tick_size, tmp_keys, tmp_qtys)
+        if s == _NOT_MERGEABLE:
+            s = book_apply_levels(ticks, qtys, counts, side, levels, tick_size)
+        if s != BOOK_OK:
+            status = BOOK_OVERFLOW
     if status != BOOK_OK:
         return status
     if book_best(ticks, qtys, counts, best):

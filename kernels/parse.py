@@ -5,12 +5,13 @@ strings (or bare JSON numbers). Turning that into Python floats and then a
 numpy array costs far more than the book update itself for large diffs, so
 :func:`parse_levels` reads the bytes once and writes ``(price, qty)`` rows.
 
-Exactness: a decimal with at most 15 significant digits and at most 22
-fractional digits has an integer mantissa ``m < 2**53`` and a power of ten
-``10**e`` that are both exact doubles, so ``m / 10**e`` (one correctly
-rounded IEEE division) is the double nearest to the decimal, the same value
-``float(text)`` gives. Anything outside that (more digits, exponents) returns
-``PARSE_FALLBACK`` and the caller uses a general JSON decoder instead.
+Exactness: a decimal of at most 18 digits whose digits, read as an integer
+``m``, are below ``2**53`` (``61837.63000000`` → ``m = 6183763000000``,
+``e = 8``) has ``m`` and ``10**e`` (``e <= 18 <= 22``) both exact doubles,
+so ``m / 10**e`` (one correctly rounded IEEE division) is the double nearest
+to the decimal, the same value ``float(text)`` gives. Anything outside that
+(more digits, exponents, signs) returns ``PARSE_FALLBACK`` and the caller
+uses a general JSON decoder instead.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ __all__ = [
     "PARSE_ERROR",
     "PARSE_FALLBACK",
     "count_level_segments",
+    "decimal_at",
+    "levels_at",
     "parse_level_segments",
     "parse_levels",
+    "skip_ws",
 ]
 
 #: The bytes are not a JSON array of ``[price, qty]`` pairs.
@@ -36,50 +40,113 @@ _MAX_MANTISSA = 2**53
 
 
 @njit(cache=True, inline="always")
-def _skip_ws(buf, i, n):
+def skip_ws(buf, i, n):
+    """Index of the first non-whitespace byte of ``buf[i:n]`` (``n`` if none)."""
     while i < n and (buf[i] == 32 or buf[i] == 10 or buf[i] == 13 or buf[i] == 9):
         i += 1
     return i
 
 
-@njit(cache=True)
-def _number(buf, i, n, out, row, col):
-    """Parse one (optionally quoted) decimal at ``buf[i]``; return the next index or a code."""
+@njit(cache=True, inline="always")
+def decimal_at(buf, i, n):
+    """Parse the (optionally quoted) decimal at ``buf[i]``.
+
+    Returns ``(value, next)``: ``next`` is the index after the number (and its
+    closing quote), or a negative ``PARSE_*`` code with ``value`` 0. Only
+    plain decimals (``123``, ``0.5``) are accepted; a sign, an exponent, a
+    leading zero before digits, a lone dot or more than 18 digits give
+    ``PARSE_FALLBACK`` (a general decoder decides), so an accepted number is
+    one ``float(text)`` reads to the same double (see the module docstring).
+    """
+    if i >= n:
+        return 0.0, PARSE_ERROR
     quoted = buf[i] == 34  # '"'
     if quoted:
         i += 1
-    mantissa = np.int64(0)
-    digits = 0
-    frac = 0
-    seen_dot = False
     start = i
+    mantissa = np.int64(0)
+    # integer digits, then fraction digits: one multiply-add per digit, checks after
     while i < n:
-        c = buf[i]
-        if 48 <= c <= 57:
-            if digits > 0 or c != 48:
-                digits += 1
-            mantissa = mantissa * 10 + (c - 48)
-            if seen_dot:
-                frac += 1
-            if digits > 15 or mantissa >= _MAX_MANTISSA:
-                return PARSE_FALLBACK
-        elif c == 46 and not seen_dot:  # '.'
-            seen_dot = True
-        else:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
             break
+        mantissa = mantissa * 10 + d
         i += 1
-    if i == start or (seen_dot and i == start + 1):
-        return PARSE_ERROR
-    if i < n and (buf[i] == 101 or buf[i] == 69):  # exponent: not from these venues
-        return PARSE_FALLBACK
-    if frac > 22:
-        return PARSE_FALLBACK
+    int_digits = i - start
+    frac = 0
+    if i < n and buf[i] == 46:  # '.'
+        i += 1
+        dot = i
+        while i < n:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            mantissa = mantissa * 10 + d
+            i += 1
+        frac = i - dot
+        if frac == 0 and int_digits == 0:
+            return 0.0, PARSE_ERROR  # a lone dot
+        if frac == 0 or int_digits == 0:
+            return 0.0, PARSE_FALLBACK  # "5." or ".5": not JSON; let a general decoder judge
+    elif int_digits == 0:
+        return 0.0, PARSE_ERROR
+    if int_digits + frac > 18 or mantissa >= _MAX_MANTISSA:
+        return 0.0, PARSE_FALLBACK  # could overflow, or is not exact in a double
+    if int_digits > 1 and buf[start] == 48:
+        return 0.0, PARSE_FALLBACK  # leading zero ("007")
+    if i < n and (buf[i] == 101 or buf[i] == 69 or buf[i] == 45 or buf[i] == 43):
+        return 0.0, PARSE_FALLBACK  # exponent or sign: not from these venues
     if quoted:
         if i >= n or buf[i] != 34:
-            return PARSE_ERROR
+            return 0.0, PARSE_ERROR
         i += 1
-    out[row, col] = mantissa / _POW10[frac]
-    return i
+    return mantissa / _POW10[frac], i
+
+
+@njit(cache=True)
+def levels_at(buf, i, n, out):
+    """Parse the ``[[price, qty], ...]`` array starting at ``buf[i]`` into ``out``.
+
+    Returns ``(rows, next)``: ``next`` is the index after the closing bracket,
+    or a negative ``PARSE_*`` code (then ``rows`` is 0). ``out`` must have a
+    row per level (too few rows is ``PARSE_ERROR``).
+    """
+    if i >= n or buf[i] != 91:  # '['
+        return 0, PARSE_ERROR
+    i = skip_ws(buf, i + 1, n)
+    row = 0
+    if i < n and buf[i] == 93:  # ']'
+        return 0, i + 1
+    rows = out.shape[0]
+    while i < n:
+        if buf[i] != 91 or row >= rows:
+            return 0, PARSE_ERROR
+        i = skip_ws(buf, i + 1, n)
+        price, i = decimal_at(buf, i, n)
+        if i < 0:
+            return 0, i
+        i = skip_ws(buf, i, n)
+        if i >= n or buf[i] != 44:  # ','
+            return 0, PARSE_ERROR
+        i = skip_ws(buf, i + 1, n)
+        qty, i = decimal_at(buf, i, n)
+        if i < 0:
+            return 0, i
+        i = skip_ws(buf, i, n)
+        if i >= n or buf[i] != 93:
+            return 0, PARSE_ERROR
+        out[row, 0] = price
+        out[row, 1] = qty
+        row += 1
+        i = skip_ws(buf, i + 1, n)
+        if i >= n:
+            return 0, PARSE_ERROR
+        if buf[i] == 93:
+            return row, i + 1
+        if buf[i] != 44:
+            return 0, PARSE_ERROR
+        i = skip_ws(buf, i + 1, n)
+    return 0, PARSE_ERROR
 
 
 @njit(cache=True)
@@ -100,48 +167,11 @@ def parse_levels(buf, out):
         small an ``out``, or ``PARSE_FALLBACK`` for numbers that need a
         general decoder (see the module docstring).
     """
-    n = buf.shape[0]
-    i = _skip_ws(buf, 0, n)
-    if i >= n or buf[i] != 91:  # '['
-        return PARSE_ERROR
-    i = _skip_ws(buf, i + 1, n)
-    row = 0
-    if i < n and buf[i] == 93:  # ']'
-        return 0
-    while i < n:
-        if buf[i] != 91:
-            return PARSE_ERROR
-        if row >= out.shape[0]:
-            return PARSE_ERROR
-        i = _skip_ws(buf, i + 1, n)
-        if i >= n:
-            return PARSE_ERROR
-        i = _number(buf, i, n, out, row, 0)
-        if i < 0:
-            return i
-        i = _skip_ws(buf, i, n)
-        if i >= n or buf[i] != 44:  # ','
-            return PARSE_ERROR
-        i = _skip_ws(buf, i + 1, n)
-        if i >= n:
-            return PARSE_ERROR
-        i = _number(buf, i, n, out, row, 1)
-        if i < 0:
-            return i
-        i = _skip_ws(buf, i, n)
-        if i >= n or buf[i] != 93:
-            return PARSE_ERROR
-        row += 1
-        i = _skip_ws(buf, i + 1, n)
-        if i >= n:
-            return PARSE_ERROR
-        if buf[i] == 93:
-            i = _skip_ws(buf, i + 1, n)
-            return row if i == n else PARSE_ERROR
-        if buf[i] != 44:
-            return PARSE_ERROR
-        i = _skip_ws(buf, i + 1, n)
-    return PARSE_ERROR
+    n = len(buf)
+    rows, i = levels_at(buf, skip_ws(buf, 0, n), n, out)
+    if i < 0:
+        return i
+    return rows if skip_ws(buf, i, n) == n else PARSE_ERROR
 
 
 @njit(cache=True)

@@ -47,6 +47,7 @@ known symbol and channel joins the union.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -55,6 +56,22 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from adapters.binance.fastpath import (
+    DEPTH_DROP,
+    FALLBACK,
+    KIND_AGG_TRADE,
+    KIND_FUTURES_TRADE,
+    KIND_TRADE,
+    MAX_TIME_MS,
+    MODE_FIRST_AFTER_SNAPSHOT,
+    MODE_FUTURES,
+    NON_MARKET,
+    agg_trade_frame,
+    compiled_entry,
+    depth_frame,
+    futures_trade_frame,
+    spot_trade_frame,
+)
 from adapters.binance.schemas import (
     AggTrade,
     BookTicker,
@@ -77,8 +94,8 @@ from adapters.binance.schemas import (
 )
 from adapters.binance.symbols import MARKETS, Market
 from adapters.levels import parse_level_array
-from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED
-from engine.market import SymbolMarket
+from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED, BOOK_OK
+from engine.market import SymbolMarket, TradeRing
 from engine.protocols import MarketDataSink
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
 
@@ -93,6 +110,9 @@ _log = logging.getLogger("ats.adapters.binance")
 
 _MS = 1_000_000
 _INF = math.inf
+#: Trade ids are stored as int64.
+_MIN_ID = -(2**63)
+_MAX_ID = 2**63 - 1
 _EMPTY = np.empty((0, 2), dtype=np.float64)
 #: Streams in the one-call decoder from the start (others join it on first sight).
 _PRESET_CHANNELS = (
@@ -107,6 +127,8 @@ _PRESET_CHANNELS = (
 )
 #: Rows of the reusable level buffers (a diff side with more levels gets its own array).
 _SCRATCH_ROWS = 1024
+#: Fast-path route kind of depth diffs (trades use the fastpath KIND_* values).
+_FAST_DEPTH = 3
 
 # Outcomes of the sequence check of one diff.
 _APPLY = 0
@@ -126,8 +148,14 @@ _INVALID_LEVEL = "invalid_level"
 _UNKNOWN_EVENT = "unknown_event"
 
 
-class DecoderStats(msgspec.Struct, kw_only=True):
-    """Counters of one decoder (all symbols)."""
+@dataclasses.dataclass(slots=True, kw_only=True)
+class DecoderStats:
+    """Counters of one decoder (all symbols).
+
+    A slotted dataclass rather than a msgspec Struct: an increment costs half
+    as much, and the fast path does two per frame. ``msgspec.to_builtins``
+    and ``msgspec.json.encode`` take it all the same.
+    """
 
     frames: int = 0
     depth_updates_applied: int = 0
@@ -140,7 +168,7 @@ class DecoderStats(msgspec.Struct, kw_only=True):
     bad_frames: int = 0
     #: ``bad_frames`` by kind: malformed_json, wrong_type, out_of_range, invalid_level,
     #: unknown_event.
-    bad_frame_kinds: dict[str, int] = msgspec.field(default_factory=dict)
+    bad_frame_kinds: dict[str, int] = dataclasses.field(default_factory=dict)
     unknown_streams: int = 0
     trades: int = 0
     #: Futures trades that are not market trades (``X`` other than ``"MARKET"``), skipped.
@@ -149,6 +177,35 @@ class DecoderStats(msgspec.Struct, kw_only=True):
 
 
 _levels = parse_level_array
+
+_ENTRIES: tuple[dict[int, Any], Any] | None = None
+
+
+def _entries() -> tuple[dict[int, Any], Any]:
+    """The compiled entry points of the fast-path kernels (resolved once per process)."""
+    global _ENTRIES
+    if _ENTRIES is None:
+        ring = TradeRing(1).data
+        scratch = np.zeros((2, 1, 2), dtype=np.float64)
+        ticks = np.zeros((2, 1), dtype=np.int64)
+        qtys = np.zeros((2, 1), dtype=np.float64)
+        counts = np.zeros(2, dtype=np.int64)
+        best = np.zeros(4, dtype=np.float64)
+        trade = {
+            kind: compiled_entry(kernel, b"", 0, ring, 0)
+            for kind, kernel in (
+                (KIND_TRADE, spot_trade_frame),
+                (KIND_FUTURES_TRADE, futures_trade_frame),
+                (KIND_AGG_TRADE, agg_trade_frame),
+            )
+        }
+        tmp_keys = np.zeros((2, 1), dtype=np.int64)
+        tmp_qtys = np.zeros(1, dtype=np.float64)
+        depth = compiled_entry(
+            depth_frame, b"", ticks, qtys, counts, best, scratch, tmp_keys, tmp_qtys, 0.01, 0, 0
+        )
+        _ENTRIES = (trade, depth)
+    return _ENTRIES
 
 
 class _SymbolSync:
@@ -184,6 +241,10 @@ class BinanceMarketDataDecoder:
         Binance market of the connection: decides the book procedure
         (``U``/``u`` on spot, the ``pu`` chain on futures) and the wire
         format of depth diffs and trades.
+    fast_path : bool
+        Decode trades and depth diffs with the compiled kernels of
+        :mod:`adapters.binance.fastpath` (the default). ``False`` sends every
+        frame through msgspec; the results are the same (tested), only slower.
 
     Examples
     --------
@@ -198,16 +259,20 @@ class BinanceMarketDataDecoder:
         sink: MarketDataSink,
         max_buffered: int = 10_000,
         market: Market = "spot",
+        fast_path: bool = True,
     ) -> None:
         if not markets:
             raise ValueError("BinanceMarketDataDecoder needs at least one symbol")
         if market not in MARKETS:
             raise ValueError(f"market must be one of {', '.join(MARKETS)}, was {market!r}")
         self.market: Market = market
-        self.stats = DecoderStats()
+        self._stats = DecoderStats()
+        # trade frames the fast path took since `stats` was last read (each a frame and a trade)
+        self._fast_trades = 0
         self._futures = market != "spot"
         self._sink = sink
         self._max_buffered = max_buffered
+        self._use_fast_path = fast_path
         self._syncs = {venue_symbol: _SymbolSync(m) for venue_symbol, m in markets.items()}
         self._envelope = combined_stream_decoder()
         self._snapshot = depth_snapshot_decoder()
@@ -235,14 +300,33 @@ class BinanceMarketDataDecoder:
         # frame is routed and decoded in one msgspec call; each Struct class carries its
         # route (handler, symbol state).
         self._frame_types: dict[str, type] = {}
+        # stream name (bytes) → (trade kernel or None for diffs, symbol state, its
+        # market, its trade ring and the ring's records): the compiled fast path's routes
+        self._fast: dict[bytes, tuple[Any, _SymbolSync, SymbolMarket, TradeRing, np.ndarray]] = {}
+        self._trade_entries, self._depth_entry = _entries()
         for venue_symbol in self._syncs:
             for channel in _PRESET_CHANNELS:
                 self._route(f"{venue_symbol.lower()}@{channel}", log=False)
         self._frames = stream_frames_decoder(self._frame_types.values())
-        self._scratch_bids = np.empty((_SCRATCH_ROWS, 2), dtype=np.float64)
-        self._scratch_asks = np.empty((_SCRATCH_ROWS, 2), dtype=np.float64)
+        self._scratch = np.empty((2, _SCRATCH_ROWS, 2), dtype=np.float64)
+        self._tmp_keys = np.empty((2, _SCRATCH_ROWS), dtype=np.int64)
+        self._tmp_qtys = np.empty(_SCRATCH_ROWS, dtype=np.float64)
+        self._scratch_bids = self._scratch[0]
+        self._scratch_asks = self._scratch[1]
+        self._depth_mode = MODE_FUTURES if self._futures else 0
 
     # -- public --------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> DecoderStats:
+        """The decoder's counters (the same object on every read, brought up to date)."""
+        stats = self._stats
+        n = self._fast_trades
+        if n:
+            self._fast_trades = 0
+            stats.frames += n
+            stats.trades += n
+        return stats
 
     def warm_up(self) -> None:
         """Load the compiled book kernels on a scratch book (before the first frame)."""
@@ -270,13 +354,40 @@ class BinanceMarketDataDecoder:
         """
         _log.warning("order books invalidated: resync", extra={"fields": {"reason": reason}})
         for sync in self._syncs.values():
-            self.stats.depth_updates_dropped += len(sync.buffer)
+            self._stats.depth_updates_dropped += len(sync.buffer)
             sync.buffer = []
             self._invalidate(sync)
 
     def on_frame(self, ts_recv: int, frame: bytes) -> None:
-        """Process one WebSocket frame of the combined stream (bytes or str)."""
-        self.stats.frames += 1
+        """Process one WebSocket frame of the combined stream (bytes or str).
+
+        Trades and depth diffs of known streams go through the compiled fast
+        path (:mod:`adapters.binance.fastpath`) first; whatever it does not
+        take (and every other frame) goes through msgspec.
+        """
+        try:  # str, bytearray and memoryview frames fail here and take the msgspec path
+            # the stream name: from after '{"stream":"' (11 bytes) to the next quote
+            fast = self._fast.get(frame[11 : frame.find(b'"', 11)])
+        except (TypeError, AttributeError):
+            fast = None
+        if fast is not None:
+            entry, sync, market, ring, records = fast
+            if entry is not None:
+                price, ts_event = entry(frame, ts_recv, records, ring.count)
+                if price > 0.0:
+                    ring.count += 1
+                    market.last_price = price
+                    market.last_trade_ts = ts_event
+                    self._fast_trades += 1  # frames and trades, folded in by `stats`
+                    self._sink.on_trade(market, ts_recv)
+                    return
+                if price == NON_MARKET:
+                    self._stats.frames += 1
+                    self._stats.non_market_trades += 1
+                    return
+            elif market.book.in_sync and self._fast_depth(sync, ts_recv, frame):
+                return
+        self._stats.frames += 1
         try:
             msg = self._frames.decode(frame)
         except msgspec.ValidationError:
@@ -284,7 +395,7 @@ class BinanceMarketDataDecoder:
             # unknown or new stream), or a known stream's frame with bad fields.
             self._on_other_frame(ts_recv, frame)
             return
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: bad UTF-8
             self._bad_frame(_MALFORMED, frame, str(exc))
             return
         handler, sync = msg.route
@@ -294,7 +405,7 @@ class BinanceMarketDataDecoder:
         """Apply a REST depth snapshot (``/api/v3/depth``, ``/fapi/v1``, ``/dapi/v1``)."""
         sync = self._syncs.get(venue_symbol)
         if sync is None:
-            self.stats.unknown_streams += 1
+            self._stats.unknown_streams += 1
             _log.warning(
                 "depth snapshot for unknown symbol", extra={"fields": {"symbol": venue_symbol}}
             )
@@ -304,7 +415,7 @@ class BinanceMarketDataDecoder:
         except msgspec.ValidationError as exc:
             self._bad_frame(_WRONG_TYPE, body, str(exc))
             return
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: bad UTF-8
             self._bad_frame(_MALFORMED, body, str(exc))
             return
         self._apply_snapshot(sync, ts_recv, snapshot)
@@ -324,27 +435,15 @@ class BinanceMarketDataDecoder:
         market.ask_qty = t.A
         market.ticker_update_id = t.u
         market.ticker_ts = ts_recv
-        self.stats.tickers += 1
+        self._stats.tickers += 1
         self._sink.on_ticker(market, ts_recv)
 
     def _on_trade(self, sync: _SymbolSync, ts_recv: int, t: Trade) -> None:
-        # _trade inlined: the most frequent frame after bookTicker
-        price = t.p
-        qty = t.q
-        if not (0.0 < price < _INF and 0.0 < qty < _INF):
-            self._bad_frame(_OUT_OF_RANGE, t, "trade price or quantity out of range")
-            return
-        market = sync.market
-        ts_event = t.T * _MS
-        market.trades.push(ts_event, ts_recv, price, qty, t.t, SIDE_SELL if t.m else SIDE_BUY)
-        market.last_price = price
-        market.last_trade_ts = ts_event
-        self.stats.trades += 1
-        self._sink.on_trade(market, ts_recv)
+        self._trade(sync.market, ts_recv, t.T, t.p, t.q, t.t, t.m)
 
     def _on_futures_trade(self, sync: _SymbolSync, ts_recv: int, t: FuturesTrade) -> None:
         if t.X != "MARKET":
-            self.stats.non_market_trades += 1
+            self._stats.non_market_trades += 1
             return
         self._trade(sync.market, ts_recv, t.T, t.p, t.q, t.t, t.m)
 
@@ -366,31 +465,67 @@ class BinanceMarketDataDecoder:
                 _OUT_OF_RANGE, (market.symbol, price, qty), "trade price or quantity out of range"
             )
             return
+        if not (0 <= time_ms <= MAX_TIME_MS and _MIN_ID <= trade_id <= _MAX_ID):
+            self._bad_frame(
+                _OUT_OF_RANGE,
+                (market.symbol, time_ms, trade_id),
+                "trade time or id out of range",
+            )
+            return
         ts_event = time_ms * _MS
         market.trades.push(
             ts_event, ts_recv, price, qty, trade_id, SIDE_SELL if buyer_is_maker else SIDE_BUY
         )
         market.last_price = price
         market.last_trade_ts = ts_event
-        self.stats.trades += 1
+        self._stats.trades += 1
         self._sink.on_trade(market, ts_recv)
 
     def _on_depth(self, sync: _SymbolSync, ts_recv: int, diff: DepthUpdate) -> None:
         if not sync.market.book.in_sync:
             buffer = sync.buffer
             buffer.append(diff)
-            self.stats.depth_updates_buffered += 1
+            self._stats.depth_updates_buffered += 1
             if len(buffer) > self._max_buffered:
                 del buffer[0]
-                self.stats.depth_updates_dropped += 1
+                self._stats.depth_updates_dropped += 1
             return
         status = self._sequence(sync, diff)
         if status == _APPLY:
             self._apply(sync, ts_recv, diff)
         elif status == _DROP:
-            self.stats.depth_updates_dropped += 1
+            self._stats.depth_updates_dropped += 1
         else:
             self._gap(sync, diff, _GAP_REASONS[status])
+
+    def _fast_depth(self, sync: _SymbolSync, ts_recv: int, frame: bytes) -> bool:
+        """Apply a diff to an in-sync book through the compiled path; False: not taken."""
+        book = sync.market.book
+        mode = self._depth_mode
+        if sync.first_after_snapshot:
+            mode |= MODE_FIRST_AFTER_SNAPSHOT
+        status, final, time_ms = self._depth_entry(
+            frame, book.ticks, book.qtys, book.counts, book.best_buf, self._scratch,
+            self._tmp_keys, self._tmp_qtys, book.tick_size, book.last_update_id, mode,
+        )  # fmt: skip
+        if status == FALLBACK:
+            return False
+        stats = self._stats
+        stats.frames += 1
+        if status == BOOK_OK:
+            book.last_update_id = final
+            book.ts_event = time_ms * _MS
+            sync.first_after_snapshot = False
+            stats.depth_updates_applied += 1
+            self._sink.on_book(sync.market, ts_recv)
+            return True
+        if status == DEPTH_DROP:
+            stats.depth_updates_dropped += 1
+            return True
+        # applied, and the book overflowed (raises, like the msgspec path) or crossed
+        book.finish_apply(status, final, time_ms * _MS)
+        self._after_apply(sync, ts_recv, status, frame)
+        return True
 
     # -- book procedure ------------------------------------------------------------------------
 
@@ -430,21 +565,25 @@ class BinanceMarketDataDecoder:
                 status = BOOK_BAD_LEVEL
             else:
                 status = book.apply(bids, asks, diff.u, time_ms * _MS)
+        return self._after_apply(sync, ts_recv, status, diff)
+
+    def _after_apply(self, sync: _SymbolSync, ts_recv: int, status: int, diff: object) -> bool:
+        """Count and resync after an apply with ``status``; True when the book took the diff."""
         if status == BOOK_BAD_LEVEL:
             self._bad_frame(_INVALID_LEVEL, diff, "depth update with an invalid level")
             self._resync(sync, "depth update with an invalid level")
             return False
         if status == BOOK_CROSSED:
-            self.stats.crossed += 1
+            self._stats.crossed += 1
             self._resync(sync, "book crossed after depth update")
             return False
         sync.first_after_snapshot = False
-        self.stats.depth_updates_applied += 1
+        self._stats.depth_updates_applied += 1
         self._sink.on_book(sync.market, ts_recv)
         return True
 
     def _apply_snapshot(self, sync: _SymbolSync, ts_recv: int, snapshot: DepthSnapshot) -> None:
-        stats = self.stats
+        stats = self._stats
         book = sync.market.book
         bids = _levels(snapshot.bids)
         asks = _levels(snapshot.asks)
@@ -510,7 +649,7 @@ class BinanceMarketDataDecoder:
                 if route is not None:  # a new stream name: the one-call decoder takes it
                     self._frames = stream_frames_decoder(self._frame_types.values())
             if route is None:
-                self.stats.unknown_streams += 1
+                self._stats.unknown_streams += 1
                 return
             if not envelope.data:
                 self._bad_frame(_WRONG_TYPE, frame, "frame without data")
@@ -518,7 +657,7 @@ class BinanceMarketDataDecoder:
             route[0](route[1], ts_recv, route[2].decode(envelope.data))
         except msgspec.ValidationError as exc:
             self._bad_frame(_WRONG_TYPE, frame, str(exc))
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: bad UTF-8
             self._bad_frame(_MALFORMED, frame, str(exc))
 
     def _route(self, stream: str, log: bool = True) -> _Route | None:
@@ -531,6 +670,11 @@ class BinanceMarketDataDecoder:
             handler, message, data_decoder = entry
             route = (handler, sync, data_decoder)
             self._frame_types[stream] = stream_frame(stream, message, (handler, sync))
+            kind = self._fast_kind(channel) if self._use_fast_path else None
+            if kind is not None:
+                entry = None if kind == _FAST_DEPTH else self._trade_entries[kind]
+                m = sync.market
+                self._fast[stream.encode()] = (entry, sync, m, m.trades, m.trades.data)
         self._routes[stream] = route
         if route is None and log:
             _log.warning(
@@ -538,8 +682,18 @@ class BinanceMarketDataDecoder:
             )
         return route
 
+    def _fast_kind(self, channel: str) -> int | None:
+        """The fast-path kind of a channel's frames (None: msgspec only)."""
+        if channel.startswith("depth@") or channel == "depth":
+            return _FAST_DEPTH
+        if channel == "trade":
+            return KIND_FUTURES_TRADE if self._futures else KIND_TRADE
+        if channel == "aggTrade":
+            return KIND_AGG_TRADE
+        return None
+
     def _gap(self, sync: _SymbolSync, diff: DepthUpdate, why: str) -> None:
-        self.stats.gaps += 1
+        self._stats.gaps += 1
         _log.warning(
             "order book gap: resync",
             extra={
@@ -567,14 +721,14 @@ class BinanceMarketDataDecoder:
         was_in_sync = sync.market.book.in_sync
         sync.market.book.invalidate()
         if was_in_sync:
-            self.stats.resyncs += 1
+            self._stats.resyncs += 1
         sync.needs_snapshot = True
         sync.first_after_snapshot = False
         self._sink.on_book(sync.market, 0)
 
     def _bad_frame(self, kind: str, frame: object, why: str) -> None:
         """Count a bad frame; log the first of each kind only (a bad feed must not flood)."""
-        stats = self.stats
+        stats = self._stats
         stats.bad_frames += 1
         kinds = stats.bad_frame_kinds
         seen = kinds.get(kind, 0)
@@ -584,7 +738,7 @@ class BinanceMarketDataDecoder:
         if isinstance(frame, bytes | bytearray | memoryview):
             head = bytes(frame[:120]).decode("utf-8", "replace")
         elif isinstance(frame, msgspec.Struct):
-            head = msgspec.json.encode(frame).decode()[:120]
+            head = msgspec.json.encode(frame).decode("utf-8", "replace")[:120]
         else:
             head = str(frame)[:120]
         _log.warning(
@@ -612,7 +766,7 @@ def detect_market(frames: Iterable[tuple[int, bytes]], max_frames: int = 100_000
         try:
             wrapped = envelope.decode(frame)
             fields = probe.decode(wrapped.data if wrapped.stream else frame)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             continue
         symbol = fields.s or fields.symbol
         if (

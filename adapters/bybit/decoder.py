@@ -254,7 +254,7 @@ class BybitMarketDataDecoder:
             # topic's frame with bad fields.
             self._on_other_frame(frame)
             return
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: bad UTF-8
             self._bad_frame(_MALFORMED, frame, str(exc))
             return
         handler, market = msg.route
@@ -391,7 +391,7 @@ class BybitMarketDataDecoder:
         except msgspec.ValidationError as exc:
             self._bad_frame(_UNKNOWN_EVENT, frame, str(exc))
             return
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: bad UTF-8
             self._bad_frame(_MALFORMED, frame, str(exc))
             return
         topic = env.topic
@@ -407,7 +407,7 @@ class BybitMarketDataDecoder:
                 return
             try:
                 decoder.decode(frame)
-            except msgspec.DecodeError as exc:  # ValidationError included
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # ValidationError included
                 self._bad_frame(_WRONG_TYPE, frame, str(exc))
                 return
             self._bad_frame(_WRONG_TYPE, frame, "frame does not match its topic's schema")
@@ -469,7 +469,7 @@ class BybitMarketDataDecoder:
         elif isinstance(frame, str):
             head = frame[:120]
         elif isinstance(frame, msgspec.Struct):
-            head = msgspec.json.encode(frame).decode()[:120]
+            head = msgspec.json.encode(frame).decode("utf-8", "replace")[:120]
         else:
             head = str(frame)[:120]
         _log.warning(

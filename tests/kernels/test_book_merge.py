@@ -1,4 +1,4 @@
-"""Large diffs take the one-pass merge in kernels.book; it must equal level-by-level updates."""
+"""The merge paths of kernels.book (large diffs; touch-first diffs) equal level-by-level updates."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from hypothesis import strategies as st
 from kernels.book import (
     ASK,
     BID,
+    BOOK_BAD_LEVEL,
     BOOK_OK,
     BOOK_OVERFLOW,
     MERGE_THRESHOLD,
+    book_apply_diff,
+    book_apply_diff_sorted,
     book_apply_levels,
     book_set_level,
 )
@@ -72,3 +75,68 @@ def test_apply_levels_when_merge_would_overflow_then_side_unchanged() -> None:
     before = _side(book, BID)
     assert book_apply_levels(*book, BID, levels, TICK) == BOOK_OVERFLOW
     assert _side(book, BID) == before
+
+
+# -- book_apply_diff_sorted: the top-of-side merge of touch-first diffs ---------------------------
+
+
+def _diff(levels: list, side: int, order: str) -> np.ndarray:
+    """Levels as a venue sends them: ``touch`` first (bids falling, asks rising) or shuffled."""
+    if order == "touch":
+        by_price = {round(p / TICK): (p, q) for p, q in levels}  # distinct prices
+        rows = sorted(by_price.values(), reverse=side == BID)
+    else:
+        rows = levels
+    return np.array(rows, dtype=np.float64).reshape(-1, 2)
+
+
+@given(
+    st.lists(_level, min_size=0, max_size=120),
+    st.lists(_level, min_size=0, max_size=120),
+    st.lists(_level, min_size=0, max_size=MERGE_THRESHOLD),
+    st.lists(_level, min_size=0, max_size=MERGE_THRESHOLD),
+    st.sampled_from(["touch", "as drawn"]),
+    st.sampled_from([2, 8, 1024]),
+)
+def test_apply_diff_sorted_when_any_diff_then_same_book_and_status_as_apply_diff(
+    bids0: list, asks0: list, bids: list, asks: list, order: str, tmp_rows: int
+) -> None:
+    sorted_book = _empty()
+    reference = _empty()
+    for book in (sorted_book, reference):
+        # a valid starting book: bids below 2.50, asks above
+        _sequential(book, BID, np.array([(p, q) for p, q in bids0 if p < 2.5]).reshape(-1, 2))
+        _sequential(book, ASK, np.array([(p, q) for p, q in asks0 if p > 2.5]).reshape(-1, 2))
+    b = _diff(bids, BID, order)
+    a = _diff(asks, ASK, order)
+    best_sorted = np.zeros(4)
+    best_reference = np.zeros(4)
+    tmp_keys = np.zeros((2, tmp_rows), dtype=np.int64)
+    tmp_qtys = np.zeros(tmp_rows)
+    status = book_apply_diff_sorted(*sorted_book, b, a, TICK, best_sorted, tmp_keys, tmp_qtys)
+    assert status == book_apply_diff(*reference, b, a, TICK, best_reference)
+    for side in (BID, ASK):
+        assert _side(sorted_book, side) == _side(reference, side)
+    assert best_sorted.tolist() == best_reference.tolist()
+
+
+def test_apply_diff_sorted_when_bad_level_then_nothing_applied() -> None:
+    book = _empty()
+    _sequential(book, BID, np.array([[1.0, 1.0]]))
+    before = _side(book, BID)
+    bad = np.array([[1.5, 1.0], [1.4, -1.0]])
+    status = book_apply_diff_sorted(
+        *book, bad, np.empty((0, 2)), TICK, np.zeros(4), np.zeros((2, 8), np.int64), np.zeros(8)
+    )
+    assert status == BOOK_BAD_LEVEL
+    assert _side(book, BID) == before
+
+
+def test_apply_diff_sorted_when_side_full_then_overflow() -> None:
+    book = _empty(capacity=4)
+    _sequential(book, BID, np.array([[1.0, 1.0], [1.01, 1.0], [1.02, 1.0], [1.03, 1.0]]))
+    levels = np.array([[1.05, 1.0], [1.04, 1.0]])  # touch first, both new: 6 > 4
+    status = book_apply_diff_sorted(
+        *book, levels, np.empty((0, 2)), TICK, np.zeros(4), np.zeros((2, 8), np.int64), np.zeros(8)
+    )
+    assert status == BOOK_OVERFLOW
