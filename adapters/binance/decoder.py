@@ -269,6 +269,8 @@ class BinanceMarketDataDecoder:
         self._stats = DecoderStats()
         # trade frames the fast path took since `stats` was last read (each a frame and a trade)
         self._fast_trades = 0
+        # depth diffs the fast path applied since then (each a frame and an applied diff)
+        self._fast_diffs = 0
         self._futures = market != "spot"
         self._sink = sink
         self._max_buffered = max_buffered
@@ -321,11 +323,14 @@ class BinanceMarketDataDecoder:
     def stats(self) -> DecoderStats:
         """The decoder's counters (the same object on every read, brought up to date)."""
         stats = self._stats
-        n = self._fast_trades
-        if n:
+        if self._fast_trades:
+            stats.frames += self._fast_trades
+            stats.trades += self._fast_trades
             self._fast_trades = 0
-            stats.frames += n
-            stats.trades += n
+        if self._fast_diffs:
+            stats.frames += self._fast_diffs
+            stats.depth_updates_applied += self._fast_diffs
+            self._fast_diffs = 0
         return stats
 
     def warm_up(self) -> None:
@@ -385,8 +390,24 @@ class BinanceMarketDataDecoder:
                     self._stats.frames += 1
                     self._stats.non_market_trades += 1
                     return
-            elif market.book.in_sync and self._fast_depth(sync, ts_recv, frame):
-                return
+            elif (book := market.book).in_sync:
+                mode = self._depth_mode
+                if sync.first_after_snapshot:
+                    mode |= MODE_FIRST_AFTER_SNAPSHOT
+                status, final, time_ms = self._depth_entry(
+                    frame, book.ticks, book.qtys, book.counts, book.best_buf, self._scratch,
+                    self._tmp_keys, self._tmp_qtys, book.tick_size, book.last_update_id, mode,
+                )  # fmt: skip
+                if status == BOOK_OK:
+                    book.last_update_id = final
+                    book.ts_event = time_ms * _MS
+                    sync.first_after_snapshot = False
+                    self._fast_diffs += 1  # frames and applied diffs, folded in by `stats`
+                    self._sink.on_book(market, ts_recv)
+                    return
+                if status != FALLBACK:
+                    self._fast_depth_other(sync, ts_recv, frame, status, final, time_ms)
+                    return
         self._stats.frames += 1
         try:
             msg = self._frames.decode(frame)
@@ -498,34 +519,18 @@ class BinanceMarketDataDecoder:
         else:
             self._gap(sync, diff, _GAP_REASONS[status])
 
-    def _fast_depth(self, sync: _SymbolSync, ts_recv: int, frame: bytes) -> bool:
-        """Apply a diff to an in-sync book through the compiled path; False: not taken."""
-        book = sync.market.book
-        mode = self._depth_mode
-        if sync.first_after_snapshot:
-            mode |= MODE_FIRST_AFTER_SNAPSHOT
-        status, final, time_ms = self._depth_entry(
-            frame, book.ticks, book.qtys, book.counts, book.best_buf, self._scratch,
-            self._tmp_keys, self._tmp_qtys, book.tick_size, book.last_update_id, mode,
-        )  # fmt: skip
-        if status == FALLBACK:
-            return False
+    def _fast_depth_other(
+        self, sync: _SymbolSync, ts_recv: int, frame: bytes, status: int, final: int, time_ms: int
+    ) -> None:
+        """The fast path's rarer outcomes: an old diff dropped, or one applied that crossed."""
         stats = self._stats
         stats.frames += 1
-        if status == BOOK_OK:
-            book.last_update_id = final
-            book.ts_event = time_ms * _MS
-            sync.first_after_snapshot = False
-            stats.depth_updates_applied += 1
-            self._sink.on_book(sync.market, ts_recv)
-            return True
         if status == DEPTH_DROP:
             stats.depth_updates_dropped += 1
-            return True
+            return
         # applied, and the book overflowed (raises, like the msgspec path) or crossed
-        book.finish_apply(status, final, time_ms * _MS)
+        sync.market.book.finish_apply(status, final, time_ms * _MS)
         self._after_apply(sync, ts_recv, status, frame)
-        return True
 
     # -- book procedure ------------------------------------------------------------------------
 
