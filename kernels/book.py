@@ -330,9 +330,7 @@ def book_apply_diff_sorted(ticks, qtys, counts, bids, asks, tick_size, best, tmp
     status = BOOK_OK
     for side in range(2):
         levels = bids if side == BID else asks
-        s = _NOT_MERGEABLE
-        if levels.shape[0] <= MERGE_THRESHOLD:
-            s = _merge_sorted_side(ticks, qtys, counts, side, levels, tick_size, tmp_keys, tmp_qtys)
+        s = _merge_sorted_side(ticks, qtys, counts, side, levels, tick_size, tmp_keys, tmp_qtys)
         if s == _NOT_MERGEABLE:
             s = book_apply_levels(ticks, qtys, counts, side, levels, tick_size)
         if s != BOOK_OK:

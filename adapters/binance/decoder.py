@@ -311,8 +311,10 @@ class BinanceMarketDataDecoder:
                 self._route(f"{venue_symbol.lower()}@{channel}", log=False)
         self._frames = stream_frames_decoder(self._frame_types.values())
         self._scratch = np.empty((2, _SCRATCH_ROWS, 2), dtype=np.float64)
-        self._tmp_keys = np.empty((2, _SCRATCH_ROWS), dtype=np.int64)
-        self._tmp_qtys = np.empty(_SCRATCH_ROWS, dtype=np.float64)
+        # the sorted merge's scratch holds a whole side: a sweep diff merges in one pass too
+        rows = max(_SCRATCH_ROWS, *(s.market.book.capacity for s in self._syncs.values()))
+        self._tmp_keys = np.empty((2, rows), dtype=np.int64)
+        self._tmp_qtys = np.empty(rows, dtype=np.float64)
         self._scratch_bids = self._scratch[0]
         self._scratch_asks = self._scratch[1]
         self._depth_mode = MODE_FUTURES if self._futures else 0

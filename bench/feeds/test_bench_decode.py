@@ -8,9 +8,12 @@ memory once, so gunzip and file I/O are excluded), and all three do the same
 *apply* work, so only the decoding differs:
 
 * ``ours``: :class:`adapters.binance.decoder.BinanceMarketDataDecoder`, the
-  live feed's path (stream routed from the first bytes, one msgspec decode,
-  levels parsed by ``kernels.parse``, sequence check, ``L2Book.apply`` /
-  ``TradeRing.push``), with a sink that does nothing;
+  live feed's path: the stream routed from the frame's first bytes, then one
+  compiled kernel (:mod:`adapters.binance.fastpath`) that reads the raw frame
+  and writes the trade into the ring, or checks the diff's sequence and
+  applies its levels to the book; a sink that does nothing;
+* ``ours_msgspec``: the same decoder with ``fast_path=False``: one msgspec
+  decode per frame, levels parsed and applied in one compiled call;
 * ``json`` / ``orjson``: ``loads(frame)["data"]`` and dict access, floats
   with ``float(text)``, levels as ``np.array`` of ``[price, qty]`` rows, the
   same ``pu``/``U`` check, then the same ``L2Book.apply`` / ``TradeRing.push``.
@@ -194,7 +197,7 @@ def _load_snapshot(book: L2Book, snapshot: bytes) -> None:
 
 # -- trades ------------------------------------------------------------------------------------
 
-DECODERS = ["ours", "json", "orjson"]
+DECODERS = ["ours", "ours_msgspec", "json", "orjson"]
 _LOADS = {"json": json.loads, "orjson": orjson.loads}
 
 
@@ -207,11 +210,12 @@ def test_bench_trade_frames(
     frames = [(ts, f) for ts, f in recordings[recording] if f.startswith(marker)]
     bench.group = f"decode+apply: {recording} trade frames ({len(frames):,})"
     market = _market()
-    if decoder == "ours":
+    if decoder.startswith("ours"):
         ours = BinanceMarketDataDecoder(
             {"BTCUSDT": market},
             NullSink(),
             market="spot" if recording == "spot" else "usdm",  # type: ignore[arg-type]
+            fast_path=decoder == "ours",
         )
         ours.warm_up()
         on_frame = ours.on_frame
@@ -247,10 +251,13 @@ def test_bench_depth_diffs(
     bench.group = f"decode+apply: USD-M depth diffs, {case} ({len(diffs):,})"
     applied: list[int] = []
 
-    if decoder == "ours":
+    if decoder.startswith("ours"):
+        fast = decoder == "ours"
 
         def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-            ours = BinanceMarketDataDecoder({"BTCUSDT": _market()}, NullSink(), market="usdm")
+            ours = BinanceMarketDataDecoder(
+                {"BTCUSDT": _market()}, NullSink(), market="usdm", fast_path=fast
+            )
             ours.warm_up()
             ours.on_frame(snap_ts, snapshot)  # the recording's snapshot line
             return (ours,), {}

@@ -93,8 +93,8 @@ def _diff(levels: list, side: int, order: str) -> np.ndarray:
 @given(
     st.lists(_level, min_size=0, max_size=120),
     st.lists(_level, min_size=0, max_size=120),
-    st.lists(_level, min_size=0, max_size=MERGE_THRESHOLD),
-    st.lists(_level, min_size=0, max_size=MERGE_THRESHOLD),
+    st.lists(_level, min_size=0, max_size=2 * MERGE_THRESHOLD),
+    st.lists(_level, min_size=0, max_size=2 * MERGE_THRESHOLD),
     st.sampled_from(["touch", "as drawn"]),
     st.sampled_from([2, 8, 1024]),
 )
