@@ -20,6 +20,7 @@ from kernels.book import (
     BOOK_OVERFLOW,
     book_apply_diff,
     book_apply_raw,
+    book_arena,
     book_best,
     book_clear,
     book_depth,
@@ -57,6 +58,7 @@ class L2Book:
         "_best",
         "_price_scale",
         "_tick_units",
+        "arena",
         "best_buf",
         "capacity",
         "counts",
@@ -85,10 +87,8 @@ class L2Book:
         self._price_scale = 10.0**decimals
         self._tick_units = round(self.tick_size * self._price_scale)
         self.capacity = capacity
-        self.ticks = np.zeros((2, capacity), dtype=np.int64)
-        self.qtys = np.zeros((2, capacity), dtype=np.float64)
-        self.counts = np.zeros(2, dtype=np.int64)
-        self._best = np.zeros(4, dtype=np.float64)
+        # one buffer behind the four arrays, so kernels can take the book as one argument
+        self.arena, self.ticks, self.qtys, self.counts, self._best = book_arena(capacity)
         #: ``book_best``'s output array (bid tick, bid qty, ask tick, ask qty), for kernels.
         self.best_buf = self._best
         #: True while the book mirrors the venue's (snapshot applied, no gap since).

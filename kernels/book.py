@@ -40,6 +40,7 @@ __all__ = [
     "book_apply_diff_sorted",
     "book_apply_levels",
     "book_apply_raw",
+    "book_arena",
     "book_best",
     "book_clear",
     "book_depth",
@@ -47,6 +48,7 @@ __all__ = [
     "book_levels_valid",
     "book_load_snapshot",
     "book_set_level",
+    "book_views",
 ]
 
 #: Side index of bids in the book arrays.
@@ -363,6 +365,36 @@ def book_apply_diff_sorted(ticks, qtys, counts, bids, asks, tick_size, best, tmp
     if book_best(ticks, qtys, counts, best):
         return BOOK_CROSSED
     return BOOK_OK
+
+
+def book_arena(capacity: int) -> tuple[np.ndarray, ...]:
+    """Allocate one book's arrays in one byte buffer: ``(arena, ticks, qtys, counts, best)``.
+
+    ``ticks`` (int64 ``(2, capacity)``), ``counts`` (int64 ``(2,)``), ``qtys``
+    (float64 ``(2, capacity)``) and ``best`` (float64 ``(4,)``) are views of
+    ``arena`` (uint8), so a compiled caller can take the whole book as one
+    argument (:func:`book_views`) instead of four: each array argument costs a
+    call from Python about 45 ns to unbox.
+    """
+    arena = np.zeros(8 * (4 * capacity + 6), dtype=np.uint8)
+    ints = arena[: 8 * (2 * capacity + 2)].view(np.int64)
+    floats = arena[8 * (2 * capacity + 2) :].view(np.float64)
+    ticks = ints[: 2 * capacity].reshape(2, capacity)
+    counts = ints[2 * capacity :]
+    qtys = floats[: 2 * capacity].reshape(2, capacity)
+    best = floats[2 * capacity :]
+    return arena, ticks, qtys, counts, best
+
+
+@njit(cache=True, inline="always")
+def book_views(arena):
+    """``(ticks, qtys, counts, best)`` of a :func:`book_arena` buffer."""
+    capacity = (arena.shape[0] // 8 - 6) // 4
+    ints = arena[: 8 * (2 * capacity + 2)].view(np.int64)
+    floats = arena[8 * (2 * capacity + 2) :].view(np.float64)
+    ticks = ints[: 2 * capacity].reshape(2, capacity)
+    qtys = floats[: 2 * capacity].reshape(2, capacity)
+    return ticks, qtys, ints[2 * capacity :], floats[2 * capacity :]
 
 
 @njit(cache=True)

@@ -71,6 +71,7 @@ from adapters.binance.fastpath import (
     depth_frame,
     futures_trade_frame,
     spot_trade_frame,
+    work_arena,
 )
 from adapters.binance.schemas import (
     AggTrade,
@@ -94,7 +95,7 @@ from adapters.binance.schemas import (
 )
 from adapters.binance.symbols import MARKETS, Market
 from adapters.levels import parse_level_array
-from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED, BOOK_OK
+from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED, BOOK_OK, L2Book
 from engine.market import SymbolMarket, TradeRing
 from engine.protocols import MarketDataSink
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
@@ -186,11 +187,6 @@ def _entries() -> tuple[dict[int, Any], Any]:
     global _ENTRIES
     if _ENTRIES is None:
         ring = TradeRing(1).data
-        scratch = np.zeros((2, 1, 2), dtype=np.float64)
-        ticks = np.zeros((2, 1), dtype=np.int64)
-        qtys = np.zeros((2, 1), dtype=np.float64)
-        counts = np.zeros(2, dtype=np.int64)
-        best = np.zeros(4, dtype=np.float64)
         trade = {
             kind: compiled_entry(kernel, b"", 0, ring, 0)
             for kind, kernel in (
@@ -199,11 +195,8 @@ def _entries() -> tuple[dict[int, Any], Any]:
                 (KIND_AGG_TRADE, agg_trade_frame),
             )
         }
-        tmp_keys = np.zeros((2, 1), dtype=np.int64)
-        tmp_qtys = np.zeros(1, dtype=np.float64)
-        depth = compiled_entry(
-            depth_frame, b"", ticks, qtys, counts, best, scratch, tmp_keys, tmp_qtys, 0.01, 0, 0
-        )
+        arena = L2Book("-", 0.01, 1).arena
+        depth = compiled_entry(depth_frame, b"", arena, work_arena(1), 0.01, 0, 0)
         _ENTRIES = (trade, depth)
     return _ENTRIES
 
@@ -311,10 +304,9 @@ class BinanceMarketDataDecoder:
                 self._route(f"{venue_symbol.lower()}@{channel}", log=False)
         self._frames = stream_frames_decoder(self._frame_types.values())
         self._scratch = np.empty((2, _SCRATCH_ROWS, 2), dtype=np.float64)
-        # the sorted merge's scratch holds a whole side: a sweep diff merges in one pass too
+        # the fast path's scratch holds a whole side: a sweep diff merges in one pass too
         rows = max(_SCRATCH_ROWS, *(s.market.book.capacity for s in self._syncs.values()))
-        self._tmp_keys = np.empty((2, rows), dtype=np.int64)
-        self._tmp_qtys = np.empty(rows, dtype=np.float64)
+        self._work = work_arena(rows)
         self._scratch_bids = self._scratch[0]
         self._scratch_asks = self._scratch[1]
         self._depth_mode = MODE_FUTURES if self._futures else 0
@@ -397,9 +389,8 @@ class BinanceMarketDataDecoder:
                 if sync.first_after_snapshot:
                     mode |= MODE_FIRST_AFTER_SNAPSHOT
                 status, final, time_ms = self._depth_entry(
-                    frame, book.ticks, book.qtys, book.counts, book.best_buf, self._scratch,
-                    self._tmp_keys, self._tmp_qtys, book.tick_size, book.last_update_id, mode,
-                )  # fmt: skip
+                    frame, book.arena, self._work, book.tick_size, book.last_update_id, mode
+                )
                 if status == BOOK_OK:
                     book.last_update_id = final
                     book.ts_event = time_ms * _MS

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from kernels.book import book_apply_diff_sorted, book_levels_valid
+from kernels.book import book_apply_diff_sorted, book_levels_valid, book_views
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
 from kernels.jsonscan import bool_at, int_at, key_at, key_code, skip_scalar, string_end
 from kernels.parse import decimal_at, levels_at
@@ -46,6 +46,7 @@ __all__ = [
     "futures_trade_frame",
     "spot_trade_frame",
     "trade_frame",
+    "work_arena",
 ]
 
 #: Kernel result: not handled here; nothing was changed (run the general decoder).
@@ -275,22 +276,40 @@ def agg_trade_frame(buf, ts_recv, ring, count):
     return trade_frame(buf, ts_recv, ring, count, KIND_AGG_TRADE)
 
 
+def work_arena(rows: int) -> np.ndarray:
+    """The scratch of :func:`depth_frame` in one byte buffer: levels and merge space.
+
+    ``rows`` bounds the levels of one side of a diff the kernel parses, and the
+    length of a book side's top it merges in one pass (more: ``FALLBACK`` /
+    level by level).
+    """
+    return np.zeros(8 * 7 * rows, dtype=np.uint8)
+
+
+@njit(cache=True, inline="always")
+def _work_views(work):
+    """``(scratch, tmp_keys, tmp_qtys)`` of a :func:`work_arena` buffer."""
+    rows = work.shape[0] // 56
+    floats = work[: 40 * rows].view(np.float64)
+    scratch = floats[: 4 * rows].reshape(2, rows, 2)
+    tmp_qtys = floats[4 * rows :]
+    tmp_keys = work[40 * rows : 56 * rows].view(np.int64).reshape(2, rows)
+    return scratch, tmp_keys, tmp_qtys
+
+
 @njit(cache=True)
-def depth_frame(
-    frame, ticks, qtys, counts, best, scratch, tmp_keys, tmp_qtys, tick_size, last_id, mode
-):
+def depth_frame(frame, book, work, tick_size, last_id, mode):
     """Decode one depth diff and, when it continues the book, apply it.
 
     Parameters
     ----------
     frame : bytes
         The frame.
-    ticks, qtys, counts, best
-        The book's arrays (:class:`engine.book.L2Book`), which must be in sync.
-    scratch : float64[2, rows, 2]
-        Parsed bid and ask levels (a side with more rows is ``FALLBACK``).
-    tmp_keys, tmp_qtys : int64[2, rows], float64[rows]
-        Scratch of :func:`kernels.book.book_apply_diff_sorted`.
+    book : uint8[:]
+        The book's arena (:attr:`engine.book.L2Book.arena`, see
+        :func:`kernels.book.book_arena`); the book must be in sync.
+    work : uint8[:]
+        Scratch space from :func:`work_arena`.
     tick_size : float
         The book's tick size.
     last_id : int
@@ -314,6 +333,7 @@ def depth_frame(
     i = _data_start(buf, n)
     if i < 0:
         return FALLBACK, 0, 0
+    scratch, tmp_keys, tmp_qtys = _work_views(work)
     futures = mode & MODE_FUTURES != 0
     seen = 0
     first = np.int64(0)
@@ -386,6 +406,7 @@ def depth_frame(
     asks = scratch[1, :n_asks]
     if not (book_levels_valid(bids) and book_levels_valid(asks)):
         return FALLBACK, 0, 0
+    ticks, qtys, counts, best = book_views(book)
     status = book_apply_diff_sorted(
         ticks, qtys, counts, bids, asks, tick_size, best, tmp_keys, tmp_qtys
     )

@@ -448,3 +448,29 @@ def test_book_depth_when_fewer_out_slots_or_levels_then_copies_the_best_first() 
     assert out_ticks[:2].tolist() == [101, 102]
     assert book_depth(ticks, qtys, counts, BID, 1, out_ticks, out_qtys) == 1
     assert out_ticks[0] == 100
+
+
+def test_book_arena_when_written_through_views_then_kernel_views_see_the_same_book() -> None:
+    from numba import njit
+
+    from kernels.book import book_arena, book_views
+
+    arena, ticks, qtys, counts, best = book_arena(8)
+    assert ticks.shape == (2, 8) and qtys.shape == (2, 8) and counts.shape == (2,)
+    assert best.shape == (4,)
+    assert all(a.base is not None for a in (ticks, qtys, counts, best))
+
+    @njit
+    def through_views(buf):
+        t, q, c, b = book_views(buf)
+        t[1, 7] += 5
+        q[0, 3] = 2.5
+        c[1] = 3
+        b[2] = 9.0
+        return t.shape[1]
+
+    ticks[1, 7] = 10
+    assert through_views(arena) == 8
+    assert ticks[1, 7] == 15 and qtys[0, 3] == 2.5 and counts[1] == 3 and best[2] == 9.0
+    # the four arrays do not overlap
+    assert ticks.sum() == 15 and qtys.sum() == 2.5 and counts.sum() == 3 and best.sum() == 9.0
