@@ -103,6 +103,49 @@ def decimal_at(buf, i, n):
     return mantissa / _POW10[frac], i
 
 
+@njit(cache=True, inline="always")
+def _quoted_decimal(buf, i, n):
+    """:func:`decimal_at` for the compact quoted form at ``buf[i] == '"'`` only.
+
+    ``(value, next)`` with ``next < 0`` for anything else (the caller then
+    takes the general path, which decides); the same value as
+    :func:`decimal_at` where both accept.
+    """
+    i += 1
+    start = i
+    mantissa = np.int64(0)
+    while i < n:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
+            break
+        mantissa = mantissa * 10 + d
+        i += 1
+    int_digits = i - start
+    frac = 0
+    if i < n and buf[i] == 46:  # '.'
+        i += 1
+        dot = i
+        while i < n:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            mantissa = mantissa * 10 + d
+            i += 1
+        frac = i - dot
+        if frac == 0:
+            return 0.0, PARSE_FALLBACK
+    if (
+        int_digits == 0
+        or i >= n
+        or buf[i] != 34
+        or int_digits + frac > 18
+        or mantissa >= _MAX_MANTISSA
+        or (int_digits > 1 and buf[start] == 48)
+    ):
+        return 0.0, PARSE_FALLBACK
+    return mantissa / _POW10[frac], i + 1
+
+
 @njit(cache=True)
 def levels_at(buf, i, n, out):
     """Parse the ``[[price, qty], ...]`` array starting at ``buf[i]`` into ``out``.
@@ -110,14 +153,47 @@ def levels_at(buf, i, n, out):
     Returns ``(rows, next)``: ``next`` is the index after the closing bracket,
     or a negative ``PARSE_*`` code (then ``rows`` is 0). ``out`` must have a
     row per level (too few rows is ``PARSE_ERROR``).
+
+    The venues' compact form (``["61837.63","0.5"],`` with no whitespace) is
+    read by a tight loop; from the first level that is not in that form the
+    general loop takes over (whitespace, bare numbers, errors).
     """
     if i >= n or buf[i] != 91:  # '['
         return 0, PARSE_ERROR
-    i = skip_ws(buf, i + 1, n)
+    i += 1
     row = 0
-    if i < n and buf[i] == 93:  # ']'
-        return 0, i + 1
     rows = out.shape[0]
+    pending_separator = False
+    while i + 1 < n and buf[i] == 91 and buf[i + 1] == 34 and row < rows:
+        price, j = _quoted_decimal(buf, i + 1, n)
+        if j < 0 or j + 1 >= n or buf[j] != 44 or buf[j + 1] != 34:
+            break
+        qty, j = _quoted_decimal(buf, j + 1, n)
+        if j < 0 or j + 1 >= n or buf[j] != 93:
+            break
+        out[row, 0] = price
+        out[row, 1] = qty
+        row += 1
+        c = buf[j + 1]
+        if c == 93:  # ']': the end of the array
+            return row, j + 2
+        if c != 44:
+            i = j + 1  # after this level's ']': the general loop reads the separator
+            pending_separator = True
+            break
+        i = j + 2
+    if pending_separator:
+        i = skip_ws(buf, i, n)
+        if i >= n:
+            return 0, PARSE_ERROR
+        if buf[i] == 93:
+            return row, i + 1
+        if buf[i] != 44:
+            return 0, PARSE_ERROR
+        i += 1
+    i = skip_ws(buf, i, n)
+    if row == 0 and i < n and buf[i] == 93:  # '[]' (with whitespace)
+        return 0, i + 1
     while i < n:
         if buf[i] != 91 or row >= rows:
             return 0, PARSE_ERROR

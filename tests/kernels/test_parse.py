@@ -90,3 +90,25 @@ def test_parse_levels_when_random_decimals_then_bitwise_equal_float(
     assert n == len(levels)
     expected = np.array([[float(p), float(q)] for p, q in levels]).reshape(-1, 2)
     assert np.array_equal(out[:n], expected)
+
+
+@given(
+    st.lists(st.tuples(_decimal, _decimal, st.booleans(), st.booleans()), max_size=30),
+    st.lists(st.sampled_from(["", "", "", " ", "\n", "\t "]), min_size=200, max_size=200),
+)
+def test_parse_levels_when_compact_and_spaced_levels_mixed_then_same_values_as_json(
+    levels: list[tuple[str, str, bool, bool]], spaces: list[str]
+) -> None:
+    # The compact form ('["1.5","2"],' without whitespace) takes a tight loop, anything else
+    # the general one, from any level on: random whitespace and quoting exercise both.
+    pad = iter(spaces)
+    parts = []
+    for price, qty, quote_price, quote_qty in levels:
+        p = f'"{price}"' if quote_price else price
+        q = f'"{qty}"' if quote_qty else qty
+        parts.append(f"{next(pad)}[{next(pad)}{p}{next(pad)},{next(pad)}{q}{next(pad)}]")
+    text = f"[{','.join(parts)}{next(pad)}]".encode()
+    n, out = _parse(text, rows=len(levels) + 1)
+    expected = [[float(p), float(q)] for p, q in json.loads(text)]
+    assert n == len(expected)
+    assert out[:n].tolist() == expected
