@@ -48,6 +48,37 @@ def skip_ws(buf, i, n):
 
 
 @njit(cache=True, inline="always")
+def _digits(buf, i, n):
+    """Scan ``digits[.digits]`` at ``buf[i]``: ``(mantissa, int_digits, frac_digits, next)``.
+
+    ``frac_digits`` is -1 without a dot. The digits accumulate into one
+    integer, one multiply-add each; the callers check lengths and overflow
+    after (more than 18 digits may have wrapped ``mantissa``).
+    """
+    mantissa = np.int64(0)
+    start = i
+    while i < n:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
+            break
+        mantissa = mantissa * 10 + d
+        i += 1
+    int_digits = i - start
+    frac = -1
+    if i < n and buf[i] == 46:  # '.'
+        i += 1
+        dot = i
+        while i < n:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            mantissa = mantissa * 10 + d
+            i += 1
+        frac = i - dot
+    return mantissa, int_digits, frac, i
+
+
+@njit(cache=True, inline="always")
 def decimal_at(buf, i, n):
     """Parse the (optionally quoted) decimal at ``buf[i]``.
 
@@ -64,32 +95,15 @@ def decimal_at(buf, i, n):
     if quoted:
         i += 1
     start = i
-    mantissa = np.int64(0)
-    # integer digits, then fraction digits: one multiply-add per digit, checks after
-    while i < n:
-        d = np.int64(buf[i]) - 48
-        if d < 0 or d > 9:
-            break
-        mantissa = mantissa * 10 + d
-        i += 1
-    int_digits = i - start
-    frac = 0
-    if i < n and buf[i] == 46:  # '.'
-        i += 1
-        dot = i
-        while i < n:
-            d = np.int64(buf[i]) - 48
-            if d < 0 or d > 9:
-                break
-            mantissa = mantissa * 10 + d
-            i += 1
-        frac = i - dot
+    mantissa, int_digits, frac, i = _digits(buf, i, n)
+    if frac >= 0:  # a dot
         if frac == 0 and int_digits == 0:
             return 0.0, PARSE_ERROR  # a lone dot
         if frac == 0 or int_digits == 0:
             return 0.0, PARSE_FALLBACK  # "5." or ".5": not JSON; let a general decoder judge
     elif int_digits == 0:
         return 0.0, PARSE_ERROR
+    frac = max(frac, 0)
     if int_digits + frac > 18 or mantissa >= _MAX_MANTISSA:
         return 0.0, PARSE_FALLBACK  # could overflow, or is not exact in a double
     if int_digits > 1 and buf[start] == 48:
@@ -111,29 +125,11 @@ def _quoted_decimal(buf, i, n):
     takes the general path, which decides); the same value as
     :func:`decimal_at` where both accept.
     """
-    i += 1
-    start = i
-    mantissa = np.int64(0)
-    while i < n:
-        d = np.int64(buf[i]) - 48
-        if d < 0 or d > 9:
-            break
-        mantissa = mantissa * 10 + d
-        i += 1
-    int_digits = i - start
-    frac = 0
-    if i < n and buf[i] == 46:  # '.'
-        i += 1
-        dot = i
-        while i < n:
-            d = np.int64(buf[i]) - 48
-            if d < 0 or d > 9:
-                break
-            mantissa = mantissa * 10 + d
-            i += 1
-        frac = i - dot
-        if frac == 0:
-            return 0.0, PARSE_FALLBACK
+    start = i + 1
+    mantissa, int_digits, frac, i = _digits(buf, start, n)
+    if frac == 0:
+        return 0.0, PARSE_FALLBACK
+    frac = max(frac, 0)
     if (
         int_digits == 0
         or i >= n
