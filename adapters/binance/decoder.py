@@ -259,11 +259,7 @@ class BinanceMarketDataDecoder:
         if market not in MARKETS:
             raise ValueError(f"market must be one of {', '.join(MARKETS)}, was {market!r}")
         self.market: Market = market
-        self._stats = DecoderStats()
-        # trade frames the fast path took since `stats` was last read (each a frame and a trade)
-        self._fast_trades = 0
-        # depth diffs the fast path applied since then (each a frame and an applied diff)
-        self._fast_diffs = 0
+        self.stats = DecoderStats()
         self._futures = market != "spot"
         self._sink = sink
         self._max_buffered = max_buffered
@@ -313,20 +309,6 @@ class BinanceMarketDataDecoder:
 
     # -- public --------------------------------------------------------------------------------
 
-    @property
-    def stats(self) -> DecoderStats:
-        """The decoder's counters (the same object on every read, brought up to date)."""
-        stats = self._stats
-        if self._fast_trades:
-            stats.frames += self._fast_trades
-            stats.trades += self._fast_trades
-            self._fast_trades = 0
-        if self._fast_diffs:
-            stats.frames += self._fast_diffs
-            stats.depth_updates_applied += self._fast_diffs
-            self._fast_diffs = 0
-        return stats
-
     def warm_up(self) -> None:
         """Load the compiled book kernels on a scratch book (before the first frame)."""
         from engine.book import L2Book
@@ -353,7 +335,7 @@ class BinanceMarketDataDecoder:
         """
         _log.warning("order books invalidated: resync", extra={"fields": {"reason": reason}})
         for sync in self._syncs.values():
-            self._stats.depth_updates_dropped += len(sync.buffer)
+            self.stats.depth_updates_dropped += len(sync.buffer)
             sync.buffer = []
             self._invalidate(sync)
 
@@ -377,12 +359,14 @@ class BinanceMarketDataDecoder:
                     ring.count += 1
                     market.last_price = price
                     market.last_trade_ts = ts_event
-                    self._fast_trades += 1  # frames and trades, folded in by `stats`
+                    stats = self.stats
+                    stats.frames += 1
+                    stats.trades += 1
                     self._sink.on_trade(market, ts_recv)
                     return
                 if price == NON_MARKET:
-                    self._stats.frames += 1
-                    self._stats.non_market_trades += 1
+                    self.stats.frames += 1
+                    self.stats.non_market_trades += 1
                     return
             elif (book := market.book).in_sync:
                 mode = self._depth_mode
@@ -395,13 +379,15 @@ class BinanceMarketDataDecoder:
                     book.last_update_id = final
                     book.ts_event = time_ms * _MS
                     sync.first_after_snapshot = False
-                    self._fast_diffs += 1  # frames and applied diffs, folded in by `stats`
+                    stats = self.stats
+                    stats.frames += 1
+                    stats.depth_updates_applied += 1
                     self._sink.on_book(market, ts_recv)
                     return
                 if status != FALLBACK:
                     self._fast_depth_other(sync, ts_recv, frame, status, final, time_ms)
                     return
-        self._stats.frames += 1
+        self.stats.frames += 1
         try:
             msg = self._frames.decode(frame)
         except msgspec.ValidationError:
@@ -419,7 +405,7 @@ class BinanceMarketDataDecoder:
         """Apply a REST depth snapshot (``/api/v3/depth``, ``/fapi/v1``, ``/dapi/v1``)."""
         sync = self._syncs.get(venue_symbol)
         if sync is None:
-            self._stats.unknown_streams += 1
+            self.stats.unknown_streams += 1
             _log.warning(
                 "depth snapshot for unknown symbol", extra={"fields": {"symbol": venue_symbol}}
             )
@@ -449,7 +435,7 @@ class BinanceMarketDataDecoder:
         market.ask_qty = t.A
         market.ticker_update_id = t.u
         market.ticker_ts = ts_recv
-        self._stats.tickers += 1
+        self.stats.tickers += 1
         self._sink.on_ticker(market, ts_recv)
 
     def _on_trade(self, sync: _SymbolSync, ts_recv: int, t: Trade) -> None:
@@ -457,7 +443,7 @@ class BinanceMarketDataDecoder:
 
     def _on_futures_trade(self, sync: _SymbolSync, ts_recv: int, t: FuturesTrade) -> None:
         if t.X != "MARKET":
-            self._stats.non_market_trades += 1
+            self.stats.non_market_trades += 1
             return
         self._trade(sync.market, ts_recv, t.T, t.p, t.q, t.t, t.m)
 
@@ -492,23 +478,23 @@ class BinanceMarketDataDecoder:
         )
         market.last_price = price
         market.last_trade_ts = ts_event
-        self._stats.trades += 1
+        self.stats.trades += 1
         self._sink.on_trade(market, ts_recv)
 
     def _on_depth(self, sync: _SymbolSync, ts_recv: int, diff: DepthUpdate) -> None:
         if not sync.market.book.in_sync:
             buffer = sync.buffer
             buffer.append(diff)
-            self._stats.depth_updates_buffered += 1
+            self.stats.depth_updates_buffered += 1
             if len(buffer) > self._max_buffered:
                 del buffer[0]
-                self._stats.depth_updates_dropped += 1
+                self.stats.depth_updates_dropped += 1
             return
         status = self._sequence(sync, diff)
         if status == _APPLY:
             self._apply(sync, ts_recv, diff)
         elif status == _DROP:
-            self._stats.depth_updates_dropped += 1
+            self.stats.depth_updates_dropped += 1
         else:
             self._gap(sync, diff, _GAP_REASONS[status])
 
@@ -516,7 +502,7 @@ class BinanceMarketDataDecoder:
         self, sync: _SymbolSync, ts_recv: int, frame: bytes, status: int, final: int, time_ms: int
     ) -> None:
         """The fast path's rarer outcomes: an old diff dropped, or one applied that crossed."""
-        stats = self._stats
+        stats = self.stats
         stats.frames += 1
         if status == DEPTH_DROP:
             stats.depth_updates_dropped += 1
@@ -572,16 +558,16 @@ class BinanceMarketDataDecoder:
             self._resync(sync, "depth update with an invalid level")
             return False
         if status == BOOK_CROSSED:
-            self._stats.crossed += 1
+            self.stats.crossed += 1
             self._resync(sync, "book crossed after depth update")
             return False
         sync.first_after_snapshot = False
-        self._stats.depth_updates_applied += 1
+        self.stats.depth_updates_applied += 1
         self._sink.on_book(sync.market, ts_recv)
         return True
 
     def _apply_snapshot(self, sync: _SymbolSync, ts_recv: int, snapshot: DepthSnapshot) -> None:
-        stats = self._stats
+        stats = self.stats
         book = sync.market.book
         bids = _levels(snapshot.bids)
         asks = _levels(snapshot.asks)
@@ -647,7 +633,7 @@ class BinanceMarketDataDecoder:
                 if route is not None:  # a new stream name: the one-call decoder takes it
                     self._frames = stream_frames_decoder(self._frame_types.values())
             if route is None:
-                self._stats.unknown_streams += 1
+                self.stats.unknown_streams += 1
                 return
             if not envelope.data:
                 self._bad_frame(_WRONG_TYPE, frame, "frame without data")
@@ -691,7 +677,7 @@ class BinanceMarketDataDecoder:
         return None
 
     def _gap(self, sync: _SymbolSync, diff: DepthUpdate, why: str) -> None:
-        self._stats.gaps += 1
+        self.stats.gaps += 1
         _log.warning(
             "order book gap: resync",
             extra={
@@ -719,14 +705,14 @@ class BinanceMarketDataDecoder:
         was_in_sync = sync.market.book.in_sync
         sync.market.book.invalidate()
         if was_in_sync:
-            self._stats.resyncs += 1
+            self.stats.resyncs += 1
         sync.needs_snapshot = True
         sync.first_after_snapshot = False
         self._sink.on_book(sync.market, 0)
 
     def _bad_frame(self, kind: str, frame: object, why: str) -> None:
         """Count a bad frame; log the first of each kind only (a bad feed must not flood)."""
-        stats = self._stats
+        stats = self.stats
         stats.bad_frames += 1
         kinds = stats.bad_frame_kinds
         seen = kinds.get(kind, 0)
