@@ -18,6 +18,9 @@ Commands
     Run one strategy over a recording: tick strategies (``grid_mm``) in the
     compiled tick backtester, signal strategies through the whole engine (see
     :mod:`api.backtest_cmd`).
+``ats order place|list|cancel --venue V ...``, ``ats balance --venue V``
+    An operator's orders through the risk checks to a venue's connector (see
+    :mod:`api.order_cmd`).
 ``ats kill [--pidfile PATH]``
     Trigger the kill switch of the engine that holds the pid file (SIGUSR1; see
     :mod:`api.control`).
@@ -43,7 +46,7 @@ from adapters.binance import SpotMarketDataDecoder
 from adapters.binance.errors import FeedConfigError
 from adapters.paper import SimulatedVenue
 from adapters.replay import RecordingError, RecordingReader
-from api import backtest_cmd, emulator_cmd, paper_cmd, replay_cmd
+from api import backtest_cmd, emulator_cmd, order_cmd, paper_cmd, replay_cmd
 from api.control import DEFAULT_PIDFILE, ControlChannel, ControlError, paced, send_kill
 from engine.book import BookOverflowError
 from engine.clock import SimulatedClock
@@ -242,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     backtest_cmd.add_parser(sub)
     replay_cmd.add_parser(sub)
     emulator_cmd.add_parser(sub)
+    order_cmd.add_parser(sub)
     kill = sub.add_parser("kill", help="trigger the kill switch of the running engine")
     kill.add_argument("--pidfile", help=f"the engine's pid file (default: {DEFAULT_PIDFILE})")
     return parser
@@ -375,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt=args.log_format or log_cfg.format,
             file=args.log_file or log_cfg.file or None,
         )
+        if args.command in order_cmd.COMMANDS:
+            return order_cmd.run(args, config)
         if args.command == "replay":
             return replay_cmd.run(args, _resolve_data)
         if args.command == "backtest":

@@ -18,6 +18,14 @@ subscribes. Faults (each deterministic given ``--seed``; see
 ``--duplicate-every N``, ``--reorder-every N``, ``--corrupt-every N``,
 ``--gap-at N``, ``--disconnect-after N``, ``--stall-after N --stall-s S``.
 
+On ``binance`` and ``binance-usdm`` the emulator also serves the signed REST
+trading API and the user data stream (:mod:`adapters.emulator.binance_trading`)
+on the same base URL, for an account whose credentials are made up for this
+run and printed as two more exports (emulator-only values, not real keys)::
+
+    export BINANCE_API_KEY=emu-...
+    export BINANCE_SECRET_KEY=emu-...
+
 A venue with no ``[venues]`` key in the configuration (COIN-M today) gets its
 URLs as a comment line instead of exports. The Bybit venues (a Binance recording
 served in Bybit's v5 public format, see :mod:`adapters.emulator.bybit`: USD-M for
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -47,10 +56,11 @@ from adapters.emulator import (
     ReplayServer,
     load_recording,
 )
+from adapters.emulator.binance_trading import BinanceTradingConfig
 from adapters.replay import RecordingError
 from engine.config import ENV_PREFIX, VenuesConfig
 
-__all__ = ["add_parser", "env_lines", "main", "run"]
+__all__ = ["add_parser", "env_lines", "main", "run", "trading_env_lines"]
 
 #: ``--venue`` → the key of ``[venues]`` in the configuration that the feeds read.
 CONFIG_KEYS: dict[str, str] = {
@@ -119,6 +129,23 @@ def env_lines(venue: str, ws_url: str, rest_url: str) -> list[str]:
     return [f"export {prefix}WS_URL={ws_url}", f"export {prefix}REST_URL={rest_url}"]
 
 
+def trading_env_lines(trading: BinanceTradingConfig | None, rest_url: str) -> list[str]:
+    """The credentials of the emulated trading account, as exports (none without trading).
+
+    Examples
+    --------
+    >>> trading_env_lines(BinanceTradingConfig(api_key="k", secret_key="s"), "http://h:1")[:2]
+    ['export BINANCE_API_KEY=k', 'export BINANCE_SECRET_KEY=s']
+    """
+    if trading is None:
+        return []
+    return [
+        f"export BINANCE_API_KEY={trading.api_key}",
+        f"export BINANCE_SECRET_KEY={trading.secret_key}",
+        f"# signed REST trading at {rest_url}, user data stream at ws://.../ws/<listenKey>",
+    ]
+
+
 def _faults(args: argparse.Namespace) -> FaultConfig:
     return FaultConfig(
         drop_every=args.drop_every,
@@ -141,7 +168,10 @@ async def _serve(emu: ReplayServer, args: argparse.Namespace, out: TextIO, err: 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        out.write("".join(line + "\n" for line in env_lines(args.venue, emu.ws_url, emu.rest_url)))
+        lines = env_lines(args.venue, emu.ws_url, emu.rest_url)
+        trading = getattr(emu, "trading", None)
+        lines += trading_env_lines(trading.config if trading is not None else None, emu.rest_url)
+        out.write("".join(line + "\n" for line in lines))
         out.flush()
         pace = "as fast as possible" if args.fast else f"at {args.speed:g}x the recorded pace"
         err.write(
@@ -178,6 +208,11 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     try:
+        options: dict[str, Any] = {}
+        if args.venue in ("binance", "binance-usdm"):
+            options["trading"] = BinanceTradingConfig(
+                api_key="emu-" + secrets.token_hex(16), secret_key="emu-" + secrets.token_hex(24)
+            )
         kind = BybitEmulator if args.venue in BYBIT_VENUES else BinanceEmulator
         emu = kind(
             load_recording(args.replay),
@@ -188,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
             repeat=args.loop,
             close_at_end=args.close_at_end,
             port=args.port,
+            **options,
         )
         uvloop.run(_serve(emu, args, sys.stdout, sys.stderr))
     except (RecordingError, EmulatorError, FaultConfigError) as exc:

@@ -21,6 +21,11 @@ not a :class:`BrokerError` is a bug and is never retried.
 
 :class:`ExecutionReportDeduplicator` makes the venue's order and fill events
 idempotent: a duplicated fill or a stale status update is dropped.
+
+Optional capability: a connector that can list the account's recent fills
+implements :class:`FillHistory` (``get_recent_fills``); reconciliation
+(:mod:`engine.reconcile`) then books missed fills under the venue's own trade
+ids, and infers them from the orders' cumulative filled quantities otherwise.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ __all__ = [
     "BrokerError",
     "ExchangeUnavailableError",
     "ExecutionReportDeduplicator",
+    "FillHistory",
     "InsufficientFundsError",
     "InvalidOrderError",
     "NetworkError",
@@ -45,8 +51,10 @@ __all__ = [
     "OrderNotFoundError",
     "RateLimitError",
     "RequestTimeoutError",
+    "VenueFill",
     "VenueOrder",
     "VenuePosition",
+    "has_fill_history",
     "is_retry_safe",
 ]
 
@@ -110,6 +118,50 @@ class VenuePosition(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     quantity: float
     average_price: float = 0.0
+
+
+class VenueFill(msgspec.Struct, frozen=True, kw_only=True):
+    """One of our fills (an execution) as the venue's trade history reports it.
+
+    Attributes
+    ----------
+    trade_id : str
+        The venue's id of the fill (Binance ``id`` of ``myTrades``, Bybit
+        ``execId``, IB ``execId``): the idempotency key, unique per venue.
+    client_order_id : str
+        Our id of the order that filled ("" when the venue does not say; the
+        connector should then look it up by the venue's order id).
+    symbol : str
+        Unified symbol.
+    side : Side
+        The order's side.
+    quantity : float
+        This fill's own quantity (> 0).
+    price : float
+        This fill's price.
+    fee : float
+        The fee charged for it, in ``fee_currency`` (0.0 when none).
+    fee_currency : str
+        The fee's currency ("" when unknown: the account currency is assumed).
+    liquidity : str
+        ``"maker"``, ``"taker"`` or "" when the venue does not say.
+    ts : int
+        Execution time, int64 ns since the epoch (UTC), converted at the edge.
+    venue_order_id : str
+        The venue's id of the order ("" when not given).
+    """
+
+    trade_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    fee: float = 0.0
+    fee_currency: str = ""
+    liquidity: str = ""
+    ts: int = 0
+    venue_order_id: str = ""
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -227,6 +279,36 @@ class BrokerConnector(Protocol):
         ...
 
 
+class FillHistory(Protocol):
+    """Optional connector capability: the account's recent fills (used by reconciliation).
+
+    A connector that can list its executions implements this method next to
+    the :class:`BrokerConnector` ones; :func:`has_fill_history` tells whether
+    one does. Without it, reconciliation infers missed fills from the
+    cumulative filled quantity of each order (one fill per gap, at the gap's
+    average price, fee unknown).
+    """
+
+    async def get_recent_fills(self, since_ns: int, symbol: str | None = None) -> list[VenueFill]:
+        """Return our fills since ``since_ns`` (ns, UTC) of ``symbol`` (or all), oldest first.
+
+        Every fill must carry its ``trade_id`` and, when the venue gives it, the
+        ``client_order_id`` of its order; raise only :class:`BrokerError`.
+        """
+        ...
+
+
+def has_fill_history(broker: object) -> bool:
+    """Return True when ``broker`` implements :meth:`FillHistory.get_recent_fills`.
+
+    Examples
+    --------
+    >>> has_fill_history(object())
+    False
+    """
+    return callable(getattr(broker, "get_recent_fills", None))
+
+
 # -- idempotent execution reports ---------------------------------------------------------------
 
 #: How far along its life a status is; an update that does not move forward is stale.
@@ -295,7 +377,7 @@ class ExecutionReportDeduplicator:
     def fill_quantity(
         self,
         client_order_id: str,
-        trade_id: str,
+        trade_id: str | None,
         quantity: float,
         *,
         cumulative_quantity: float | None = None,
@@ -306,8 +388,10 @@ class ExecutionReportDeduplicator:
         ----------
         client_order_id : str
             The order the fill belongs to.
-        trade_id : str
-            The venue's id of the fill (trade id, execution id).
+        trade_id : str or None
+            The venue's id of the fill (trade id, execution id); None when the
+            report has none (only ``cumulative_quantity`` can then tell a
+            repeat, and without it the fill is always applied).
         quantity : float
             The fill's own quantity.
         cumulative_quantity : float or None
@@ -316,9 +400,10 @@ class ExecutionReportDeduplicator:
             fill already counted it), and the quantity applied is the increase.
         """
         track = self._track(client_order_id)
-        if trade_id in track.trade_ids:
-            return 0.0
-        track.trade_ids.add(trade_id)
+        if trade_id is not None:
+            if trade_id in track.trade_ids:
+                return 0.0
+            track.trade_ids.add(trade_id)
         if cumulative_quantity is None:
             track.fill_cumulative += quantity
             return quantity
@@ -349,6 +434,16 @@ class ExecutionReportDeduplicator:
         track.status = OrderStatus(status)
         track.status_filled = max(track.status_filled, filled)
         return True
+
+    def has_trade(self, client_order_id: str, trade_id: str) -> bool:
+        """Return True when a fill with ``trade_id`` was already seen for the order."""
+        track = self._tracks.get(client_order_id)
+        return track is not None and trade_id in track.trade_ids
+
+    def filled(self, client_order_id: str) -> float:
+        """Return the cumulative quantity of the fills applied so far (0.0 for an unknown id)."""
+        track = self._tracks.get(client_order_id)
+        return 0.0 if track is None else track.fill_cumulative
 
     def forget(self, client_order_id: str) -> None:
         """Drop what is kept for a settled order (call once it is closed and reconciled)."""

@@ -32,6 +32,7 @@ import math
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,19 +41,25 @@ import msgspec
 __all__ = [
     "CONFIG_PATH_ENV_VAR",
     "ENV_PREFIX",
+    "IB_CONTRACT_KINDS",
+    "IB_MARKET_DATA_TYPES",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "MODES",
     "NON_CONFIG_ENV_VARS",
     "SECRET_ENV_SUFFIXES",
+    "UNKNOWN_ORDER_POLICIES",
     "VENUE_DATA_FORMATS",
     "Config",
     "ConfigError",
     "DataConfig",
     "EngineConfig",
+    "IbContractVenueConfig",
+    "IbVenueConfig",
     "LoggingConfig",
     "MarketDataConfig",
     "PaperConfig",
+    "ReconcileConfig",
     "RiskConfig",
     "StrategyConfig",
     "VenueConfig",
@@ -76,6 +83,8 @@ SECRET_ENV_SUFFIXES: tuple[str, ...] = (
     "_PASSWORD",
     "_TOKEN",
     "_PASSPHRASE",
+    # account ids (IB_ACCOUNT): not a credential, but they identify a person's account
+    "_ACCOUNT",
 )
 #: Allowed values of ``engine.mode``.
 MODES: tuple[str, ...] = ("backtest", "paper", "live")
@@ -85,6 +94,13 @@ LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS: tuple[str, ...] = ("auto", "text", "json")
 #: Recorded-data formats ``data.venue`` may name.
 VENUE_DATA_FORMATS: tuple[str, ...] = ("binance-spot",)
+#: Allowed values of ``reconcile.unknown_orders``.
+UNKNOWN_ORDER_POLICIES: tuple[str, ...] = ("adopt", "cancel")
+#: ``reqMarketDataType`` values of ``venues.ib.market_data_type``: live, frozen, delayed,
+#: delayed frozen.
+IB_MARKET_DATA_TYPES: tuple[int, ...] = (1, 2, 3, 4)
+#: Allowed values of ``venues.ib.contracts.<symbol>.kind`` ("" infers it from the symbol).
+IB_CONTRACT_KINDS: tuple[str, ...] = ("", "stock", "future", "forex", "commodity")
 
 _STRUCT_OPTIONS: dict[str, Any] = {"frozen": True, "forbid_unknown_fields": True, "kw_only": True}
 
@@ -414,12 +430,18 @@ class PaperConfig(msgspec.Struct, **_STRUCT_OPTIONS):
         Order entry latency in microseconds; >= 0.
     seed : int, default ``0``
         Seed of the venue's random generator; >= 0.
+    account_file : str, default ``"var/paper_account.json"``
+        Where the operator commands (``ats order``, ``ats balance`` with
+        ``--venue paper``) keep the simulated account between runs: balances,
+        open and closed orders and fills, relative to the working directory.
+        Empty keeps the account in memory for one command only.
     """
 
     maker_fee: float = 0.001
     taker_fee: float = 0.001
     latency_us: int = 1000
     seed: int = 0
+    account_file: str = "var/paper_account.json"
 
     def __post_init__(self) -> None:
         s = "paper"
@@ -452,6 +474,192 @@ class LoggingConfig(msgspec.Struct, **_STRUCT_OPTIONS):
         _one_of("logging", "format", self.format.lower(), LOG_FORMATS)
         msgspec.structs.force_setattr(self, "level", self.level.upper())
         msgspec.structs.force_setattr(self, "format", self.format.lower())
+
+
+class ReconcileConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[reconcile]``: how the engine squares its orders with a venue (``engine.reconcile``).
+
+    Reconciliation runs on start and after every reconnect of a live venue.
+
+    Keys
+    ----
+    unknown_orders : str, default ``"adopt"``
+        What to do with an open order the venue has and the engine does not
+        know (placed by an earlier run, or by hand): ``adopt`` tracks it as an
+        engine order (its fills are booked, its later reports apply), ``cancel``
+        books what it filled and cancels the rest at the venue.
+    fill_lookback_s : float, default ``86400.0``
+        How far back the first reconciliation asks the venue for fills
+        (later runs ask from the previous run on); > 0. Fills older than that
+        are inferred from the orders' cumulative filled quantities.
+    """
+
+    unknown_orders: str = "adopt"
+    fill_lookback_s: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        _one_of("reconcile", "unknown_orders", self.unknown_orders, UNKNOWN_ORDER_POLICIES)
+        _number("reconcile", "fill_lookback_s", self.fill_lookback_s, gt=0)
+
+
+_EXPIRY = re.compile(r"^\d{6}(\d{2})?$")
+
+
+class IbContractVenueConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[venues.ib.contracts."<symbol>"]``: one instrument traded at Interactive Brokers.
+
+    The first six keys are what the instrument alone cannot say about its IB
+    contract (see ``adapters.ib.contracts.build_contract``: a future needs
+    ``exchange`` and an expiry); the last four describe the instrument itself
+    for the composition root, which builds the engine's instruments of venue
+    ``ib`` from these entries (IB's own ``minTick`` and ``sizeIncrement`` still
+    round every order at the edge). Every key is optional.
+
+    Keys
+    ----
+    exchange : str, default ``""``
+        Destination exchange; empty means ``SMART`` for stocks and commodities
+        and ``IDEALPRO`` for forex. Futures must name theirs (``CME``, ``EUREX``...).
+    primary_exchange : str, default ``""``
+        A stock's listing exchange (``NASDAQ``, ``NYSE``...).
+    last_trade_date_or_contract_month : str, default ``""``
+        A future's ``YYYYMM`` or ``YYYYMMDD``; empty takes it from a ``-YYMMDD``
+        suffix of the unified symbol.
+    local_symbol : str, default ``""``
+        The exchange's own name of the contract (``ESZ4``).
+    trading_class : str, default ``""``
+        IB trading class (``ES``, ``FGBL``...).
+    con_id : int, default ``0``
+        IB contract id; when set it identifies the contract by itself; >= 0.
+    kind : str, default ``""``
+        ``stock``, ``future``, ``forex`` or ``commodity``; empty infers it from
+        the symbol: a ``-YYMMDD`` suffix is a future, two currency codes
+        (``EUR/USD``) forex, ``XAU``/``XAG``/``XPT``/``XPD`` a spot metal, anything
+        else a stock.
+    tick_size : float, default ``0.01``
+        Price increment of the instrument; > 0.
+    lot_size : float, default ``1.0``
+        Quantity increment; > 0.
+    multiplier : float, default ``1.0``
+        Contract multiplier (a future's point value, 50 for ES); > 0.
+    """
+
+    exchange: str = ""
+    primary_exchange: str = ""
+    last_trade_date_or_contract_month: str = ""
+    local_symbol: str = ""
+    trading_class: str = ""
+    con_id: int = 0
+    kind: str = ""
+    tick_size: float = 0.01
+    lot_size: float = 1.0
+    multiplier: float = 1.0
+
+    def __post_init__(self) -> None:
+        s = "contract"
+        expiry = self.last_trade_date_or_contract_month
+        _require(
+            not expiry or _EXPIRY.match(expiry) is not None,
+            s,
+            "last_trade_date_or_contract_month",
+            "must be YYYYMM or YYYYMMDD",
+            expiry,
+        )
+        _number(s, "con_id", self.con_id, ge=0)
+        _one_of(s, "kind", self.kind, IB_CONTRACT_KINDS)
+        for field in ("tick_size", "lot_size", "multiplier"):
+            _number(s, field, getattr(self, field), gt=0)
+
+
+class IbVenueConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[venues.ib]``: where TWS / IB Gateway listens and how the IB adapter behaves.
+
+    The same keys as ``adapters.ib.IbConfig`` (whose ``load_ib_config`` reads
+    the same table); the account id is not here: it comes from the
+    ``IB_ACCOUNT`` environment variable only, and is redacted from logs.
+
+    Keys
+    ----
+    venue : str, default ``"ib"``
+        The ``Instrument.venue`` of the instruments this connection trades.
+    host : str, default ``"127.0.0.1"``
+        Host of TWS or IB Gateway.
+    port : int, default ``7497``
+        API port: TWS 7497 paper / 7496 live, IB Gateway 4002 paper / 4001 live;
+        1 to 65535.
+    client_id : int, default ``1``
+        API client id, unique per connection to the same TWS; 0 to 2**31 - 1.
+    connect_timeout_s : float, default ``10.0``
+        Time allowed for the API handshake and the initial synchronisation; > 0.
+    request_timeout_s : float, default ``10.0``
+        Time to wait for an acknowledgement, a cancel confirmation or contract
+        details before the outcome counts as unknown; > 0.
+    read_only : bool, default ``false``
+        Connect read-only: placing or cancelling raises.
+    market_data_type : int, default ``1``
+        ``reqMarketDataType``: 1 live, 2 frozen, 3 delayed, 4 delayed frozen.
+    reconnect : bool, default ``true``
+        Reconnect by itself after the connection to TWS drops.
+    reconnect_base_s, reconnect_cap_s : float, defaults ``1.0``, ``30.0``
+        Reconnect backoff (full jitter over ``min(cap, base * 2**attempt)``);
+        ``0 <= base <= cap``, cap > 0.
+    reconnect_max_attempts : int, default ``0``
+        Give up after this many failed reconnects in a row; 0 never gives up.
+    outside_rth : bool, default ``false``
+        Let stock orders work outside regular trading hours.
+    redact_account : bool, default ``true``
+        Scrub the account id from ib_insync's own log records too.
+    qualify_on_connect : bool, default ``true``
+        Fetch contract details of every instrument of ``venue`` on connect.
+    contracts : dict[str, IbContractVenueConfig], default ``{}``
+        Per unified symbol (``[venues.ib.contracts."AAPL/USD"]``); see
+        :class:`IbContractVenueConfig`. Set in the TOML file only (no
+        environment override).
+    """
+
+    venue: str = "ib"
+    host: str = "127.0.0.1"
+    port: int = 7497
+    client_id: int = 1
+    connect_timeout_s: float = 10.0
+    request_timeout_s: float = 10.0
+    read_only: bool = False
+    market_data_type: int = 1
+    reconnect: bool = True
+    reconnect_base_s: float = 1.0
+    reconnect_cap_s: float = 30.0
+    reconnect_max_attempts: int = 0
+    outside_rth: bool = False
+    redact_account: bool = True
+    qualify_on_connect: bool = True
+    contracts: dict[str, IbContractVenueConfig] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s = "venue"
+        _require(bool(self.venue.strip()), s, "venue", "must not be empty", self.venue)
+        _require(bool(self.host.strip()), s, "host", "must not be empty", self.host)
+        _number(s, "port", self.port, ge=1, le=65535)
+        _number(s, "client_id", self.client_id, ge=0, le=2**31 - 1)
+        _number(s, "connect_timeout_s", self.connect_timeout_s, gt=0)
+        _number(s, "request_timeout_s", self.request_timeout_s, gt=0)
+        _number(s, "reconnect_cap_s", self.reconnect_cap_s, gt=0)
+        _number(s, "reconnect_base_s", self.reconnect_base_s, ge=0)
+        _require(
+            self.reconnect_base_s <= self.reconnect_cap_s,
+            s,
+            "reconnect_base_s",
+            f"must be <= {{section}}.reconnect_cap_s ({_show(self.reconnect_cap_s)})",
+            self.reconnect_base_s,
+            related=("reconnect_cap_s",),
+        )
+        _number(s, "reconnect_max_attempts", self.reconnect_max_attempts, ge=0)
+        _require(
+            self.market_data_type in IB_MARKET_DATA_TYPES,
+            s,
+            "market_data_type",
+            "must be 1, 2, 3 or 4",
+            self.market_data_type,
+        )
 
 
 _BINANCE_REST_URL = "https://api.binance.com"
@@ -527,12 +735,15 @@ class VenuesConfig(msgspec.Struct, **_STRUCT_OPTIONS):
     bybit : VenueConfig
         v5; defaults ``https://api.bybit.com`` and ``wss://stream.bybit.com``
         (the adapter appends ``/v5/public/spot`` etc. to ``ws_url``).
+    ib : IbVenueConfig
+        Interactive Brokers through TWS / IB Gateway; see :class:`IbVenueConfig`.
     """
 
     binance: VenueConfig = msgspec.field(default_factory=_binance_spot)
     binance_usdm: VenueConfig = msgspec.field(default_factory=_binance_usdm)
     binance_coinm: VenueConfig = msgspec.field(default_factory=_binance_coinm)
     bybit: VenueConfig = msgspec.field(default_factory=_bybit)
+    ib: IbVenueConfig = msgspec.field(default_factory=IbVenueConfig)
 
 
 class Config(msgspec.Struct, **_STRUCT_OPTIONS):
@@ -550,6 +761,7 @@ class Config(msgspec.Struct, **_STRUCT_OPTIONS):
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
+    reconcile: ReconcileConfig = msgspec.field(default_factory=ReconcileConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the effective configuration as nested dicts of builtins (tuples become lists).
@@ -580,6 +792,18 @@ def _lists(value: Any) -> Any:
 
 def _is_section(tp: object) -> bool:
     return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _entry_struct(tp: object) -> type[msgspec.Struct] | None:
+    """The Struct of a ``dict[str, Struct]`` field (a table of named tables), else None."""
+    if typing.get_origin(tp) is not dict:
+        return None
+    args = typing.get_args(tp)
+    return args[1] if len(args) == 2 and _is_section(args[1]) else None
+
+
+def _entry_key(prefix: str, name: str) -> str:
+    return f'{prefix}"{name}"'
 
 
 def _field_types(struct: type[msgspec.Struct]) -> dict[str, Any]:
@@ -623,6 +847,22 @@ def _check_keys(
                     f"{key} must be a table, was {_show(value)} (from {origin})", key=key
                 )
             _check_keys(value, tp, key + ".", origin)
+            continue
+        entry = _entry_struct(tp)
+        if entry is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"{key} must be a table of tables, was {_show(value)} (from {origin})", key=key
+            )
+        for entry_name, entry_value in value.items():
+            entry_key = _entry_key(f"{key}.", str(entry_name))
+            if not isinstance(entry_value, Mapping):
+                raise ConfigError(
+                    f"{entry_key} must be a table, was {_show(entry_value)} (from {origin})",
+                    key=entry_key,
+                )
+            _check_keys(entry_value, entry, entry_key + ".", origin)
 
 
 def _section_keys(struct: type[msgspec.Struct] = Config, prefix: str = "") -> list[str]:
@@ -697,7 +937,9 @@ def _env_overrides(
     """Return the ``ATS_*`` overrides as a nested table and the variable behind each key."""
     table: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    by_env_name = {_env_name(key): key for key in leaves}
+    # tables of named tables ([venues.ib.contracts."<symbol>"]) are set in the file only
+    tables = {_env_name(key): key for key, tp in leaves.items() if _entry_struct(tp) is not None}
+    by_env_name = {_env_name(key): key for key in leaves if _env_name(key) not in tables}
     sections = {_env_name(key): key for key in _section_keys()}
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or name in NON_CONFIG_ENV_VARS:
@@ -706,6 +948,13 @@ def _env_overrides(
             continue
         key = by_env_name.get(name)
         if key is None:
+            prefix = next((t for t in tables if name == t or name.startswith(t + "__")), None)
+            if prefix is not None:
+                raise ConfigError(
+                    f"{tables[prefix]} cannot be set from the environment ({name}); "
+                    f"set it in the TOML file",
+                    key=tables[prefix],
+                )
             if name in sections:
                 raise ConfigError(
                     f"environment variable {name} names the section {sections[name]!r}, "
@@ -792,6 +1041,58 @@ def _translate(
     return ConfigError(text, key=dotted or None)
 
 
+def _convert_entries(
+    table: Mapping[str, Any],
+    struct: type[msgspec.Struct],
+    prefix: str,
+    sources: Mapping[str, str],
+) -> None:
+    """Validate each entry of every table of named tables, naming the entry in errors.
+
+    msgspec reports a bad entry of a ``dict[str, Struct]`` at ``contracts[...]``,
+    without its name; converting the entries one by one first gives
+    ``venues.ib.contracts."ES/USD:USD-241220".con_id must be >= 0, was -1``.
+    """
+    for name, tp in _field_types(struct).items():
+        value = table.get(name)
+        if not isinstance(value, Mapping):
+            continue
+        if _is_section(tp):
+            _convert_entries(value, tp, f"{prefix}{name}.", sources)
+            continue
+        entry = _entry_struct(tp)
+        if entry is None:
+            continue
+        for entry_name, entry_value in value.items():
+            where = _entry_key(f"{prefix}{name}.", str(entry_name))
+            try:
+                msgspec.convert(entry_value, entry)
+            except msgspec.ValidationError as e:
+                origin = next(
+                    (src for key, src in sources.items() if key.startswith(f"{prefix}{name}.")),
+                    None,
+                )
+                raise _translate_entry(e, where, entry_value, origin) from None
+
+
+def _translate_entry(
+    error: msgspec.ValidationError, where: str, value: Any, origin: str | None
+) -> ConfigError:
+    suffix = f" (from {origin})" if origin is not None else ""
+    cause = error.__cause__
+    if isinstance(cause, _InvalidFieldError):
+        return ConfigError(cause.render(where, origin or ""), key=f"{where}.{cause.field}")
+    match = _ERROR_AT.match(str(error))
+    message, path = (match["message"], match["path"]) if match else (str(error), "")
+    field = path.lstrip(".")
+    key = f"{where}.{field}" if field else where
+    expected = _EXPECTED.match(message)
+    if expected is not None and isinstance(value, Mapping) and field in value:
+        kind = _TYPE_WORDS.get(expected["type"], expected["type"])
+        return ConfigError(f"{key} must be {kind}, was {_show(value[field])}{suffix}", key=key)
+    return ConfigError(f"{key} is invalid ({message}){suffix}", key=key)
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -837,6 +1138,7 @@ def load_config(
     overrides, env_sources = _env_overrides(env, leaves)
     _merge(merged, overrides)
     sources.update(env_sources)
+    _convert_entries(merged, Config, "", sources)
     try:
         return msgspec.convert(merged, Config)
     except msgspec.ValidationError as e:

@@ -14,6 +14,7 @@ import logging
 import math
 from typing import Any
 
+from engine.broker import ExecutionReportDeduplicator
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.config import Config
@@ -55,7 +56,7 @@ _NS = 1_000_000_000
 class EngineCounters:
     """Outcome counters of one engine run."""
 
-    __slots__ = ("fills", "orders", "rejected", "signals", "signals_rejected")
+    __slots__ = ("duplicate_fills", "fills", "orders", "rejected", "signals", "signals_rejected")
 
     def __init__(self) -> None:
         self.signals = 0
@@ -63,6 +64,8 @@ class EngineCounters:
         self.orders = 0
         self.fills = 0
         self.rejected = 0
+        #: Fill reports dropped as repeats (same trade id, or no new cumulative quantity).
+        self.duplicate_fills = 0
 
 
 class TradingEngine:
@@ -102,6 +105,8 @@ class TradingEngine:
         )
         self.risk = RiskManager(config.risk)
         self.execution = ExecutionEngine()
+        #: Every fill passes it: trade ids and cumulative quantities make fills idempotent.
+        self.fill_dedup = ExecutionReportDeduplicator()
         self.counters = EngineCounters()
         self.markets: dict[str, SymbolMarket] = {}
         for symbol in config.engine.symbols:
@@ -491,16 +496,62 @@ class TradingEngine:
         fee: float,
         liquidity: str,
         ts: int,
+        *,
+        trade_id: str = "",
+        fee_currency: str = "",
+        cumulative_quantity: float | None = None,
     ) -> None:
-        """Book a fill into the order and the portfolio; publish fill and position events."""
+        """Book a fill into the order and the portfolio; publish fill and position events.
+
+        Every fill passes :attr:`fill_dedup`: a fill whose ``trade_id`` was
+        booked already, or whose ``cumulative_quantity`` (the order's filled
+        quantity after it) does not exceed what was booked, is dropped and
+        counted in ``counters.duplicate_fills``; when the cumulative quantity
+        rose by less than ``quantity`` only the increase is booked (the fee
+        pro rata). ``fee_currency`` "" means the account currency; a fee in a
+        currency the portfolio cannot value (no ``fee_converter``) is left out
+        and reported as a ``RISK_ALERT``, the fill itself is booked.
+        """
         order = self._order(client_order_id)
         if order is None:
             return
+        applied = self.fill_dedup.fill_quantity(
+            client_order_id,
+            trade_id or None,
+            quantity,
+            cumulative_quantity=cumulative_quantity,
+        )
+        if not applied > 0.0:
+            self.counters.duplicate_fills += 1
+            _log.info(
+                "repeated fill dropped",
+                extra={"fields": {"client_order_id": client_order_id, "trade_id": trade_id}},
+            )
+            return
+        if applied != quantity and abs(applied - quantity) > 1e-12 * quantity:
+            # the cumulative quantity rose by less than this fill: book only the increase
+            fee = fee * applied / quantity
+            quantity = applied
+        portfolio = self.portfolio
+        if fee_currency and not self._fee_bookable(order.symbol, fee_currency):
+            # never lose the fill over its fee: book it without, and say so
+            self.bus.publish(
+                RiskAlert(
+                    ts=ts,
+                    source="portfolio",
+                    message=(
+                        f"fee {fee} {fee_currency} of fill on {client_order_id} ({order.symbol}) "
+                        f"not booked: no conversion of {fee_currency} to {portfolio.currency}"
+                    ),
+                )
+            )
+            fee, fee_currency = 0.0, ""
         order.record_fill(quantity, price, ts)
         self._order_done(order)
         self.counters.fills += 1
-        portfolio = self.portfolio
-        result = portfolio.apply_fill(order.symbol, order.side.sign, quantity, price, fee)
+        result = portfolio.apply_fill(
+            order.symbol, order.side.sign, quantity, price, fee, fee_currency or None
+        )
         bus = self.bus
         bus.publish(
             OrderFilled(
@@ -513,9 +564,10 @@ class TradingEngine:
                 quantity=quantity,
                 price=price,
                 fee=fee,
-                fee_currency=portfolio.currency,
+                fee_currency=fee_currency or portfolio.currency,
                 liquidity=liquidity,
                 leaves_quantity=order.leaves_quantity,
+                trade_id=trade_id,
             )
         )
         position = portfolio.positions[order.symbol]
@@ -543,6 +595,16 @@ class TradingEngine:
                 )
             )
         portfolio.record_equity(ts)
+
+    def _fee_bookable(self, symbol: str, fee_currency: str) -> bool:
+        """Whether the portfolio can book a fee in ``fee_currency`` for ``symbol``."""
+        portfolio = self.portfolio
+        if fee_currency == portfolio.currency or portfolio.fee_converter is not None:
+            return True
+        instrument = self.instruments.get(symbol)
+        if fee_currency in (instrument.quote, instrument.settlement_currency):
+            return True
+        return fee_currency == instrument.base and not instrument.is_margined
 
     # -- queries -------------------------------------------------------------------------------
 

@@ -148,7 +148,13 @@ class OrderPlaced(Event, frozen=True, gc=False, kw_only=True):
 
 
 class OrderFilled(Event, frozen=True, gc=False, kw_only=True):
-    """An order (partially) filled. One event per fill."""
+    """An order (partially) filled. One event per fill.
+
+    ``fill_id`` numbers the engine's fills; ``trade_id`` is the venue's id of
+    the fill (its idempotency key), "" when the venue gave none. Fills that
+    reconciliation infers from an order's cumulative quantity carry
+    ``reconcile:<client order id>:<cumulative quantity>``.
+    """
 
     TYPE = EventType.ORDER_FILLED
     client_order_id: str
@@ -162,6 +168,7 @@ class OrderFilled(Event, frozen=True, gc=False, kw_only=True):
     fee_currency: str
     liquidity: str
     leaves_quantity: float
+    trade_id: str = ""
 
 
 class OrderCancelled(Event, frozen=True, gc=False, kw_only=True):

@@ -78,6 +78,17 @@ class ExecutionReportSink(Protocol):
         fee: float,
         liquidity: str,
         ts: int,
+        *,
+        trade_id: str = "",
+        fee_currency: str = "",
+        cumulative_quantity: float | None = None,
     ) -> None:
-        """The order (partially) filled; ``liquidity`` is ``"maker"`` or ``"taker"``."""
+        """The order (partially) filled; ``liquidity`` is ``"maker"`` or ``"taker"``.
+
+        Gateways of live venues pass what the venue gives so that a fill
+        delivered twice (a stream resend, the stream and reconciliation) is
+        booked once: ``trade_id``, the venue's id of the fill; ``fee_currency``,
+        the currency of ``fee`` ("" is the account currency); and
+        ``cumulative_quantity``, the order's filled quantity after this fill.
+        """
         ...

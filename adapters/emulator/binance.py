@@ -18,6 +18,18 @@ REST, ``GET /api/v3/depth`` (spot), ``/fapi/v1/depth`` (USD-M), ``/dapi/v1/depth
     unknown symbol gets HTTP 400 ``{"code":-1121,"msg":"Invalid symbol."}``,
     as from Binance.
 
+WebSocket, ``GET /ws/<streamName>`` and ``GET /ws``
+    Binance's raw streams: the same recorded frames without the combined
+    wrapper (only the ``data`` payload is sent); ``/ws`` starts with no stream
+    and takes ``SUBSCRIBE`` messages. A name that is a live listen key is the
+    account's private user data stream instead.
+
+Trading (spot and USD-M; not COIN-M)
+    The signed REST trading endpoints, the listen-key endpoints and the user
+    data stream, matching against this emulator's replayed book: see
+    :mod:`adapters.emulator.binance_trading`. Resting orders fill as the
+    replay advances (a market-data client must be subscribed for it to move).
+
 Examples
 --------
 >>> async def main() -> None:  # doctest: +SKIP
@@ -31,11 +43,13 @@ from __future__ import annotations
 
 import logging
 import os
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
 
+from adapters.emulator.binance_trading import BinanceTrading, BinanceTradingConfig, ExchangeInfo
 from adapters.emulator.book import DepthBook
 from adapters.emulator.faults import FaultConfig
 from adapters.emulator.recording import EmulatorRecording, load_recording, stream_key
@@ -102,6 +116,44 @@ class _Request(msgspec.Struct):
 
 _request_decoder = msgspec.json.Decoder(_Request)
 _encode = msgspec.json.encode
+_DATA_KEY = b',"data":'
+_STREAM_PREFIX = b'{"stream":"'
+
+
+class _TradeData(msgspec.Struct):
+    p: str
+    q: str
+
+
+class _WrappedTrade(msgspec.Struct):
+    data: _TradeData
+
+
+_trade_decoder = msgspec.json.Decoder(_WrappedTrade)
+
+
+class _RawStream:
+    """Sends a connection's recorded frames as Binance's raw streams do: ``data`` unwrapped.
+
+    Stands in for the aiohttp WebSocket in the replay's :class:`_Connection`; the
+    replay only calls ``send_frame`` and ``close``. Answers to requests (which do
+    not start with the combined wrapper) pass unchanged.
+    """
+
+    __slots__ = ("ws",)
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send_frame(self, frame: bytes, opcode: WSMsgType) -> None:
+        if frame.startswith(_STREAM_PREFIX) and frame.endswith(b"}"):
+            at = frame.find(_DATA_KEY, len(_STREAM_PREFIX))
+            if at > 0:
+                frame = frame[at + len(_DATA_KEY) : -1]
+        await self.ws.send_frame(frame, opcode)
+
+    async def close(self, *, code: int, message: bytes) -> bool:
+        return await self.ws.close(code=code, message=message)
 
 
 class BinanceEmulator(ReplayServer):
@@ -117,6 +169,14 @@ class BinanceEmulator(ReplayServer):
         ``binance`` (spot), ``binance-usdm`` or ``binance-coinm``: the REST path and shape.
     faults, speed, fast, repeat, close_at_end, host, port :
         See :class:`~adapters.emulator.server.ReplayServer`.
+    trading :
+        The emulated trading account (spot and USD-M venues); default
+        :class:`~adapters.emulator.binance_trading.BinanceTradingConfig()`.
+    exchange_info :
+        Markets to trade (already loaded, so tests can share one); default the
+        venue's recorded exchange information.
+    enable_trading :
+        Serve the trading endpoints (default True; never on COIN-M).
 
     Examples
     --------
@@ -140,6 +200,9 @@ class BinanceEmulator(ReplayServer):
         close_at_end: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        trading: BinanceTradingConfig | None = None,
+        exchange_info: ExchangeInfo | None = None,
+        enable_trading: bool = True,
     ) -> None:
         spec = VENUES.get(venue)
         if spec is None:
@@ -163,6 +226,14 @@ class BinanceEmulator(ReplayServer):
         ]
         self._book = recording.initial_book.copy()
         self._book_next = 0  # next entry of _depth_indices to apply
+        #: The trading side (``None`` on COIN-M or when disabled).
+        self.trading: BinanceTrading | None = None
+        if enable_trading and venue != "binance-coinm":
+            self.trading = BinanceTrading(venue, trading, exchange_info, self._book_of)
+            self._trade_streams = {
+                sid for sid, name in enumerate(recording.streams) if name.endswith("@trade")
+            }
+            self._translate = self._observe
 
     # -- the book ------------------------------------------------------------------------------
 
@@ -220,7 +291,45 @@ class BinanceEmulator(ReplayServer):
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/stream", self._websocket)
+        app.router.add_get("/ws", self._raw_websocket)
+        app.router.add_get("/ws/{name}", self._raw_websocket)
         app.router.add_get(self.venue.depth_path, self._depth)
+        if self.trading is not None:
+            self.trading.add_routes(app)
+
+    async def start(self) -> None:
+        """Listen, start the replay task and the trading side's listen-key watchdog."""
+        await super().start()
+        if self.trading is not None:
+            await self.trading.start()
+
+    async def stop(self) -> None:
+        """Close the user data streams and withheld answers, then what the replay server closes."""
+        try:
+            if self.trading is not None:
+                await self.trading.close()
+        finally:
+            await super().stop()
+
+    # -- trading hooks -------------------------------------------------------------------------
+
+    def _book_of(self, symbol: str) -> DepthBook | None:
+        return self.book if symbol == self.recording.symbol else None
+
+    def _observe(self, sid: int, frame: bytes) -> bytes | None:
+        """The replay passed a frame: let resting orders fill against it (frame unchanged)."""
+        trading = self.trading
+        if trading is None or not trading.engine.has_resting(self.recording.symbol):
+            return frame
+        if sid == self.recording.depth_stream:
+            trading.engine.on_book(self.recording.symbol)
+        elif sid in self._trade_streams:
+            try:
+                trade = _trade_decoder.decode(frame).data
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return frame
+            trading.engine.on_trade(self.recording.symbol, Decimal(trade.p), Decimal(trade.q))
+        return frame
 
     def _error(self, body: dict[str, Any]) -> web.Response:
         self.stats.rest_errors += 1
@@ -269,6 +378,32 @@ class BinanceEmulator(ReplayServer):
                     try:
                         await self._on_request(conn, msg.data)
                     except ConnectionResetError:  # the client left before the answer
+                        break
+        finally:
+            self._forget(conn)
+        return ws
+
+    async def _raw_websocket(self, request: web.Request) -> web.StreamResponse:
+        """``/ws/<name>``: the user data stream when ``name`` is a live listen key, else raw."""
+        name = request.match_info.get("name", "")
+        if name and self.trading is not None and self.trading.is_listen_key(name):
+            return await self.trading.user_stream(request, name)
+        ws = web.WebSocketResponse(compress=False, timeout=1.0, autoping=True)
+        await ws.prepare(request)
+        conn = self._open(_RawStream(ws))  # type: ignore[arg-type]
+        names = [name] if name else []
+        if names:
+            self._set_streams(conn, names, self._resolve(names))
+        _log.info(
+            "emulator raw connection",
+            extra={"fields": {"connection": conn.number, "streams": names}},
+        )
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT and not conn.closing:
+                    try:
+                        await self._on_request(conn, msg.data)
+                    except ConnectionResetError:
                         break
         finally:
             self._forget(conn)

@@ -45,6 +45,13 @@ WebSocket, ``GET /v5/public/linear`` (``bybit-linear``) or ``/v5/public/spot`` (
     * ``tickers`` (linear only): each Binance ``bookTicker`` as a ``delta``
       with ``bid1Price``/``bid1Size``/``ask1Price``/``ask1Size``, ``cs`` its ``u``.
 
+Trading (both categories)
+    Bybit's signed v5 REST trading endpoints and the private stream
+    ``/v5/private`` for one unified account, matching against this emulator's
+    replayed book: see :mod:`adapters.emulator.bybit_trading`. Resting orders
+    fill as the replay advances (a market-data client must be subscribed for it
+    to move).
+
 The emulator's book is the recording's initial book plus every diff served so
 far (faults act on the WebSocket only), as for Binance; :meth:`BybitEmulator.levels`
 is the top-``depth`` book a client should hold. Faults: every per-connection
@@ -67,12 +74,14 @@ import heapq
 import logging
 import os
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from adapters.emulator.book import DepthBook, WrappedDiff
+from adapters.emulator.bybit_trading import BybitTrading, BybitTradingConfig, InstrumentsInfo
 from adapters.emulator.faults import FaultConfig
 from adapters.emulator.recording import EmulatorRecording, load_recording, stream_key
 from adapters.emulator.server import EmulatorError, ReplayServer, _Connection
@@ -180,6 +189,14 @@ class BybitEmulator(ReplayServer):
         for the category.
     faults, speed, fast, repeat, close_at_end, host, port :
         See :class:`~adapters.emulator.server.ReplayServer`.
+    trading :
+        The emulated trading account; default
+        :class:`~adapters.emulator.bybit_trading.BybitTradingConfig()`.
+    instruments :
+        The recorded instruments (already loaded, so tests can share them); default
+        :data:`~adapters.emulator.bybit_trading.DEFAULT_INSTRUMENTS`.
+    enable_trading :
+        Serve the trading endpoints and the private stream (default True).
     """
 
     def __init__(
@@ -195,6 +212,9 @@ class BybitEmulator(ReplayServer):
         close_at_end: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        trading: BybitTradingConfig | None = None,
+        instruments: InstrumentsInfo | None = None,
+        enable_trading: bool = True,
     ) -> None:
         spec = BYBIT_VENUES.get(venue)
         if spec is None:
@@ -241,6 +261,11 @@ class BybitEmulator(ReplayServer):
         self._last_price = 0.0
         self._last_tick = "ZeroPlusTick"
         self._resnapshot = False
+        #: The trading side (``None`` when disabled).
+        self.trading: BybitTrading | None = None
+        if enable_trading:
+            self.trading = BybitTrading(spec.category, trading, instruments, self._book_of)
+            self._translate = self._translate_and_match
 
     # -- the book ------------------------------------------------------------------------------
 
@@ -372,6 +397,39 @@ class BybitEmulator(ReplayServer):
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self._websocket)
+        if self.trading is not None:
+            self.trading.add_routes(app)
+
+    async def stop(self) -> None:
+        """Close the private streams and withheld answers, then what the replay server closes."""
+        try:
+            if self.trading is not None:
+                await self.trading.close()
+        finally:
+            await super().stop()
+
+    # -- trading hooks -------------------------------------------------------------------------
+
+    def _book_of(self, symbol: str) -> DepthBook | None:
+        return self._book if symbol == self.recording.symbol else None
+
+    def _translate_and_match(self, sid: int, frame: bytes) -> bytes | None:
+        """Translate the frame, then let resting orders fill against the replay."""
+        out = BybitEmulator._translate(self, sid, frame)
+        trading = self.trading
+        symbol = self.recording.symbol
+        if trading is None or not trading.engine.has_resting(symbol):
+            return out
+        if sid == self.recording.depth_stream:
+            trading.engine.on_book(symbol)
+        elif sid == self._trade_sid:
+            try:
+                trade = _trade_decoder.decode(frame).data
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return out
+            if trade.X == "MARKET":
+                trading.engine.on_trade(symbol, Decimal(trade.p), Decimal(trade.q))
+        return out
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(compress=False, timeout=1.0, autoping=True)
