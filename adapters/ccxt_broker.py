@@ -1,95 +1,65 @@
 """A :class:`~engine.broker.BrokerConnector` on ccxt's async clients (the venue-neutral part).
 
 :class:`CcxtBroker` wraps one ``ccxt.async_support`` client, built once by a
-venue module (:mod:`adapters.binance.broker`; Bybit's later) that also sets
-the venue's options, URLs and client-order-id fields. What it adds to ccxt:
+venue module (:mod:`adapters.binance.broker`, :mod:`adapters.bybit.broker`)
+that also sets the venue's options, URLs, client-order-id fields and error
+codes. What it adds to ccxt:
 
 Markets
     Loaded once, at :meth:`CcxtBroker.connect`; each market's tick, step and
-    limits are turned into :class:`MarketRules` (``Decimal``) once.
+    limits are turned into :class:`~adapters.ccxt_markets.MarketRules`
+    (``Decimal``) once.
 
-Rounding at the edge (DESIGN.md)
-    Prices go to the nearest tick (ties to even); quantities must be on the lot
-    step: float noise is absorbed (``0.30000000000000004`` is ``0.3``), a
-    quantity really off the step is refused (``strict_lot_size``, the default)
-    or rounded down. Then the market's limits: a quantity below the minimum
-    (or rounded to 0), above the maximum, a price outside the price limits, or
-    a limit order below the minimum notional is refused locally with an
-    :class:`~engine.broker.InvalidOrderError` naming the value and the limit
-    (``"qty 0.0004 below min qty 0.001 for BTC/USDT"``); nothing is sent. The
-    order goes to ccxt as exact decimal strings.
+Rounding at the edge (DESIGN.md, :mod:`adapters.ccxt_markets`)
+    Prices to the nearest tick, quantities on the lot step, then the market's
+    limits: an order outside them is refused locally with an
+    :class:`~engine.broker.InvalidOrderError` naming the value and the limit;
+    nothing is sent. The order goes to ccxt as exact decimal strings.
 
-Errors
-    Every ccxt exception becomes an :class:`~engine.broker.BrokerError`
-    (:func:`map_ccxt_error`): network errors and timeouts, rate limits (with
-    the ``Retry-After`` the venue sent), the venue being down, insufficient
-    funds, invalid orders, authentication, unknown orders. A request that
-    reached the venue and may have acted on it (a timeout, a 5xx, a dropped
-    connection while placing) is a :class:`~engine.broker.RequestTimeoutError`
-    (outcome unknown), so :func:`engine.retry.execute_order` queries the
-    order before any resend. A venue module may map its own error codes first
-    (:meth:`CcxtBroker.venue_error`).
+Errors (:mod:`adapters.ccxt_errors`)
+    Every ccxt exception becomes an :class:`~engine.broker.BrokerError`, the
+    venue's own error code mapped first. A request that may have acted at the
+    venue (a timeout, a 5xx, a dropped connection while placing) is a
+    :class:`~engine.broker.RequestTimeoutError` (outcome unknown), so
+    :func:`engine.retry.execute_order` queries the order before any resend.
 
-Secrets
+Secrets (:mod:`adapters.credentials`)
     Keys come from the environment (:meth:`Credentials.from_env`); they are
     never logged (ccxt's own debug log goes through a redacting logger), never
-    in an exception message, and never in a ``repr``.
+    in an exception message or its chained cause, and never in a ``repr``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import os
-import re
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
 import msgspec
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES
-from ccxt.base.errors import (
-    AuthenticationError as CcxtAuthenticationError,
-)
-from ccxt.base.errors import (
-    BadRequest,
-    BadSymbol,
-    BaseError,
-    DDoSProtection,
-    ExchangeError,
-    ExchangeNotAvailable,
-    InsufficientFunds,
-    InvalidNonce,
-    InvalidOrder,
-    OperationFailed,
-    OrderNotFound,
-    RateLimitExceeded,
-    RequestTimeout,
-)
-from ccxt.base.errors import (
-    NetworkError as CcxtNetworkError,
-)
+from ccxt.base.errors import BaseError
 
+from adapters.ccxt_errors import VenueErrors, map_ccxt_error
+from adapters.ccxt_markets import MarketRules, market_rules_of, wire_values
+from adapters.credentials import Credentials, RedactingLogger
 from engine.broker import (
-    AuthenticationError,
     Balance,
     BrokerError,
-    ExchangeUnavailableError,
-    InsufficientFundsError,
     InvalidOrderError,
-    NetworkError,
     OrderAck,
     OrderNotFoundError,
-    RateLimitError,
-    RequestTimeoutError,
     VenueFill,
     VenueOrder,
     VenuePosition,
 )
 from engine.orders import Order, OrderStatus, OrderType, Side
+
+if TYPE_CHECKING:
+    from adapters.broker_config import AccountConfig
 
 __all__ = [
     "CcxtBroker",
@@ -97,6 +67,7 @@ __all__ = [
     "Credentials",
     "MarketRules",
     "map_ccxt_error",
+    "point_at",
 ]
 
 _log = logging.getLogger("ats.adapters.ccxt")
@@ -112,104 +83,6 @@ _STATUS: dict[str, OrderStatus] = {
     "expired": OrderStatus.EXPIRED,
     "rejected": OrderStatus.REJECTED,
 }
-_HTTP_STATUS_RE = re.compile(r"\b(5\d\d)\b")
-#: Steps a quantity may be off the lot grid and still count as float noise, plus per step.
-_GRID_TOLERANCE = Decimal("1e-9")
-_GRID_RELATIVE = Decimal("1e-12")
-
-
-class Credentials:
-    """An API key and secret, read from the environment and never shown.
-
-    ``repr``/``str`` name the variables, not the values; :meth:`redact` blanks
-    both values out of any text. Not picklable.
-
-    Examples
-    --------
-    >>> c = Credentials.from_env("K", "S", env={"K": "key-123", "S": "secret-456"})
-    >>> c
-    Credentials(K=***, S=***)
-    >>> c.redact("sent key-123 signed with secret-456")
-    'sent *** signed with ***'
-    """
-
-    __slots__ = ("_api_key", "_secret", "key_variable", "secret_variable")
-
-    def __init__(
-        self,
-        api_key: str,
-        secret: str,
-        *,
-        key_variable: str = "api_key",
-        secret_variable: str = "secret",
-    ) -> None:
-        self._api_key = api_key
-        self._secret = secret
-        self.key_variable = key_variable
-        self.secret_variable = secret_variable
-
-    @classmethod
-    def from_env(
-        cls, key_variable: str, secret_variable: str, env: Mapping[str, str] | None = None
-    ) -> Credentials:
-        """Read the pair from ``env`` (default ``os.environ``).
-
-        Raises
-        ------
-        AuthenticationError
-            A variable is unset or empty (the message names it, never a value).
-        """
-        env = os.environ if env is None else env
-        missing = [v for v in (key_variable, secret_variable) if not env.get(v)]
-        if missing:
-            raise AuthenticationError(
-                f"credentials missing: set {' and '.join(missing)} in the environment"
-            )
-        return cls(
-            env[key_variable],
-            env[secret_variable],
-            key_variable=key_variable,
-            secret_variable=secret_variable,
-        )
-
-    @property
-    def api_key(self) -> str:
-        """The API key (send it; never log it)."""
-        return self._api_key
-
-    @property
-    def secret(self) -> str:
-        """The secret (sign with it; never log it)."""
-        return self._secret
-
-    def redact(self, text: str) -> str:
-        """``text`` with the key and the secret replaced by ``***``."""
-        for value in (self._secret, self._api_key):
-            if value and value in text:
-                text = text.replace(value, "***")
-        return text
-
-    def __repr__(self) -> str:
-        return f"Credentials({self.key_variable}=***, {self.secret_variable}=***)"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("Credentials cannot be pickled")
-
-
-class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """ccxt's ``self.logger``: formats the record first, then blanks the credentials out."""
-
-    def __init__(self, logger: logging.Logger, credentials: Credentials) -> None:
-        super().__init__(logger, {})
-        self._credentials = credentials
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self.isEnabledFor(level):
-            text = str(msg) % args if args else str(msg)
-            kwargs.pop("extra", None)
-            self.logger.log(level, self._credentials.redact(text), **kwargs)
 
 
 class CcxtBrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -230,6 +103,9 @@ class CcxtBrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         Measure the venue's clock at connect and sign with it (default False).
     strict_lot_size : bool
         Refuse a quantity off the lot step (default True) instead of rounding it down.
+    recv_window_ms : int or None
+        The client's ``recvWindow`` option, the validity of a signed request (default
+        None: ccxt's).
     """
 
     venue: str
@@ -238,32 +114,24 @@ class CcxtBrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     rate_limit: bool = True
     sync_clock: bool = False
     strict_lot_size: bool = True
+    recv_window_ms: int | None = None
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
             raise ValueError(f"broker.timeout_s must be > 0, was {self.timeout_s}")
 
-
-class MarketRules(msgspec.Struct, frozen=True, kw_only=True):
-    """A market's precision and limits, as ``Decimal`` (``None``: no such limit)."""
-
-    symbol: str
-    tick_size: Decimal
-    step_size: Decimal
-    min_qty: Decimal | None = None
-    max_qty: Decimal | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    min_notional: Decimal | None = None
-    contract: bool = False
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return Decimal(str(value))
+    @classmethod
+    def of(cls, venue: str, account: AccountConfig) -> CcxtBrokerConfig:
+        """The settings of a venue's account config, under our venue name ``venue``."""
+        return cls(
+            venue=venue,
+            symbols=account.symbols,
+            timeout_s=account.timeout_s,
+            rate_limit=account.rate_limit,
+            sync_clock=account.sync_clock,
+            strict_lot_size=account.strict_lot_size,
+            recv_window_ms=account.recv_window_ms,
+        )
 
 
 def _status(order: Mapping[str, Any]) -> OrderStatus:
@@ -273,65 +141,17 @@ def _status(order: Mapping[str, Any]) -> OrderStatus:
     return status
 
 
-def map_ccxt_error(
-    exc: BaseException,
-    *,
-    action: str,
-    venue: str,
-    redact: Callable[[str], str] = lambda text: text,
-    retry_after_s: float | None = None,
-) -> BrokerError:
-    """The :class:`~engine.broker.BrokerError` for a ccxt (or bare network) exception.
-
-    ``action`` is what was attempted (``place``, ``cancel``, ``query``...); on
-    ``place``, anything that may have reached the venue (a timeout, a 5xx, a
-    connection dropped, an "outcome unknown" answer) is a
-    :class:`~engine.broker.RequestTimeoutError`, so the order is looked up
-    before it is sent again.
-
-    Examples
-    --------
-    >>> import ccxt
-    >>> type(map_ccxt_error(ccxt.InsufficientFunds("x"), action="place", venue="v")).__name__
-    'InsufficientFundsError'
-    >>> type(map_ccxt_error(ccxt.ExchangeNotAvailable("502"), action="place", venue="v")).__name__
-    'RequestTimeoutError'
-    """
-    text = redact(f"{venue} {action}: {type(exc).__name__}: {exc}")
-    placing = action == "place"
-    if isinstance(exc, InvalidNonce):
-        return AuthenticationError(
-            f"{text} (the venue refused the request timestamp: the local clock is off "
-            "the venue's; sync it or enable sync_clock)"
-        )
-    if isinstance(exc, RequestTimeout | asyncio.TimeoutError | TimeoutError):
-        return RequestTimeoutError(text)
-    if isinstance(exc, DDoSProtection | RateLimitExceeded):
-        return RateLimitError(text, retry_after_s=retry_after_s)
-    if isinstance(exc, ExchangeNotAvailable):
-        return RequestTimeoutError(text) if placing else ExchangeUnavailableError(text)
-    if isinstance(exc, CcxtNetworkError):
-        return RequestTimeoutError(text) if placing else NetworkError(text)
-    if isinstance(exc, OperationFailed):  # internal error, bad response: execution unknown
-        return RequestTimeoutError(text) if placing else ExchangeUnavailableError(text)
-    if isinstance(exc, InsufficientFunds):
-        return InsufficientFundsError(text)
-    if isinstance(exc, OrderNotFound):
-        return OrderNotFoundError(text)
-    if isinstance(exc, InvalidOrder | BadSymbol):
-        return InvalidOrderError(text)
-    if isinstance(exc, CcxtAuthenticationError):
-        return AuthenticationError(text)
-    if isinstance(exc, BadRequest) and placing:
-        return InvalidOrderError(text)
-    if isinstance(exc, ExchangeError | BaseError):
-        return BrokerError(text)
-    if isinstance(exc, OSError):
-        return RequestTimeoutError(text) if placing else NetworkError(text)
-    return BrokerError(text)
+def point_at(client: ccxt_async.Exchange, rest_url: str, host: str | None = None) -> None:
+    """Replace the host of every ccxt API URL of ``client`` (only those on ``host``, if given)
+    by the base URL ``rest_url``, so the same adapter runs against the local emulator."""
+    api = client.urls["api"]
+    base = rest_url.rstrip("/")
+    for name, url in list(api.items()):
+        if isinstance(url, str) and (host is None or urlsplit(url).netloc == host):
+            api[name] = base + urlsplit(url).path
 
 
-class CcxtBroker:
+class CcxtBroker(VenueErrors):
     """A :class:`~engine.broker.BrokerConnector` over one ccxt async client; see the module.
 
     Parameters
@@ -372,7 +192,9 @@ class CcxtBroker:
         client.secret = credentials.secret
         client.timeout = int(config.timeout_s * 1000)
         client.enableRateLimit = config.rate_limit
-        client.logger = _RedactingLogger(
+        if config.recv_window_ms is not None:
+            client.options["recvWindow"] = config.recv_window_ms
+        client.logger = RedactingLogger(
             logging.getLogger(f"ats.adapters.ccxt.{client.id}"), credentials
         )
         self.client = client
@@ -394,7 +216,11 @@ class CcxtBroker:
         """Load the markets (once) and, with ``sync_clock``, measure the venue's clock."""
         if not self._connected:
             await self._call("load markets", self.client.load_markets())
-            self.rules = {s: self._rules_of(m) for s, m in self.client.markets.items()}
+            decimal_places = self.client.precisionMode == DECIMAL_PLACES
+            self.rules = {
+                s: market_rules_of(m, decimal_places=decimal_places)
+                for s, m in self.client.markets.items()
+            }
             unknown = [s for s in self.config.symbols if s not in self.rules]
             if unknown:
                 raise InvalidOrderError(
@@ -426,33 +252,6 @@ class CcxtBroker:
 
     # -- rounding ------------------------------------------------------------------------------
 
-    def _rules_of(self, market: Mapping[str, Any]) -> MarketRules:
-        precision = market.get("precision") or {}
-        limits = market.get("limits") or {}
-
-        def step(value: Any) -> Decimal:
-            if value is None:
-                return Decimal(0)
-            if self.client.precisionMode == DECIMAL_PLACES:  # a count of decimals
-                return Decimal(1).scaleb(-int(value))
-            return _decimal(value) or Decimal(0)  # TICK_SIZE: the step itself
-
-        def bound(group: str, side: str) -> Decimal | None:
-            value = _decimal((limits.get(group) or {}).get(side))
-            return value if value is not None and value > 0 else None
-
-        return MarketRules(
-            symbol=market["symbol"],
-            tick_size=step(precision.get("price")),
-            step_size=step(precision.get("amount")),
-            min_qty=bound("amount", "min"),
-            max_qty=bound("amount", "max"),
-            min_price=bound("price", "min"),
-            max_price=bound("price", "max"),
-            min_notional=bound("cost", "min"),
-            contract=bool(market.get("contract")),
-        )
-
     def market_rules(self, symbol: str) -> MarketRules:
         """The rules of ``symbol`` (after :meth:`connect`).
 
@@ -467,7 +266,8 @@ class CcxtBroker:
         return rules
 
     def wire_values(self, order: Order) -> tuple[str, str | None]:
-        """The quantity and price strings sent for ``order``, rounded and checked.
+        """The quantity and price strings sent for ``order``, rounded and checked
+        (:func:`adapters.ccxt_markets.wire_values`).
 
         Raises
         ------
@@ -475,58 +275,9 @@ class CcxtBroker:
             Off the lot step (``strict_lot_size``), or outside the market's limits;
             the message names the value and the limit.
         """
-        rules = self.market_rules(order.symbol)
-        symbol = order.symbol
-        qty = _decimal(order.quantity)
-        assert qty is not None
-        step = rules.step_size
-        if step > 0:
-            steps = qty / step
-            whole = steps.to_integral_value(ROUND_HALF_EVEN)
-            if abs(steps - whole) <= _GRID_TOLERANCE + abs(whole) * _GRID_RELATIVE:
-                qty = whole * step
-            elif rules.min_qty is not None and qty < rules.min_qty:
-                pass  # refused below, naming the minimum
-            elif self.config.strict_lot_size:
-                raise InvalidOrderError(
-                    f"qty {qty} not a multiple of lot size {_show(step)} for {symbol}"
-                )
-            else:
-                qty = steps.to_integral_value(ROUND_DOWN) * step
-            qty = qty.quantize(step)
-        if qty <= 0 or (rules.min_qty is not None and qty < rules.min_qty):
-            floor = rules.min_qty if rules.min_qty is not None else step
-            raise InvalidOrderError(
-                f"qty {order.quantity!r} below min qty {_show(floor)} for {symbol}"
-            )
-        if rules.max_qty is not None and qty > rules.max_qty:
-            raise InvalidOrderError(
-                f"qty {_show(qty)} above max qty {_show(rules.max_qty)} for {symbol}"
-            )
-        if math.isnan(order.price):
-            return _plain(qty), None
-        price = _decimal(order.price)
-        assert price is not None
-        tick = rules.tick_size
-        if tick > 0:
-            price = ((price / tick).to_integral_value(ROUND_HALF_EVEN) * tick).quantize(tick)
-        if price <= 0 or (rules.min_price is not None and price < rules.min_price):
-            floor = rules.min_price if rules.min_price is not None else tick
-            raise InvalidOrderError(
-                f"price {order.price!r} below min price {_show(floor)} for {symbol}"
-            )
-        if rules.max_price is not None and price > rules.max_price:
-            raise InvalidOrderError(
-                f"price {_show(price)} above max price {_show(rules.max_price)} for {symbol}"
-            )
-        notional = price * qty
-        if rules.min_notional is not None and notional < rules.min_notional:
-            raise InvalidOrderError(
-                f"notional {_show(notional)} (qty {_show(qty)} x price "
-                f"{_show(price)}) below min notional {_show(rules.min_notional)} "
-                f"for {symbol}"
-            )
-        return _plain(qty), _plain(price)
+        return wire_values(
+            order, self.market_rules(order.symbol), strict_lot_size=self.config.strict_lot_size
+        )
 
     # -- the connector -------------------------------------------------------------------------
 
@@ -572,6 +323,9 @@ class CcxtBroker:
     async def cancel_order(self, client_order_id: str) -> OrderAck:
         """Cancel the open order ``client_order_id``.
 
+        A venue whose answer names the order only (no status) has it ``CANCELLED``,
+        with the filled quantity read back by :meth:`get_order`.
+
         Raises
         ------
         OrderNotFoundError
@@ -581,10 +335,27 @@ class CcxtBroker:
             client_order_id,
             "cancel",
             lambda symbol: self.client.cancel_order(
-                "", symbol, {self.query_client_id_param: client_order_id}
+                None, symbol, {self.query_client_id_param: client_order_id}
             ),
         )
-        return self._ack(cancelled, client_order_id)
+        if cancelled.get("status") is not None:
+            return self._ack(cancelled, client_order_id)
+        # an answer with the ids only (Bybit): the cancel stood; what had filled is read back
+        # (0 if that query fails)
+        filled, average = 0.0, 0.0
+        try:
+            now = await self.get_order(client_order_id)
+        except BrokerError:
+            now = None
+        if now is not None:
+            filled, average = now.filled_quantity, now.average_price
+        return OrderAck(
+            client_order_id=client_order_id,
+            venue_order_id=str(cancelled.get("id") or ""),
+            status=OrderStatus.CANCELLED,
+            filled_quantity=filled,
+            average_price=average,
+        )
 
     async def get_order(self, client_order_id: str) -> VenueOrder:
         """The order's state now.
@@ -597,16 +368,27 @@ class CcxtBroker:
         found = await self._on_symbols(
             client_order_id,
             "query",
-            lambda symbol: self.client.fetch_order(
-                "", symbol, {self.query_client_id_param: client_order_id}
-            ),
+            lambda symbol: self.fetch_order(symbol, client_order_id=client_order_id),
         )
         return self._venue_order(found)
 
     async def get_order_by_id(self, symbol: str, venue_order_id: str) -> VenueOrder:
         """The order with the venue's id ``venue_order_id`` on ``symbol``."""
-        found = await self._call("query", self.client.fetch_order(venue_order_id, symbol))
+        found = await self._call("query", self.fetch_order(symbol, venue_order_id=venue_order_id))
         return self._venue_order(found)
+
+    async def fetch_order(
+        self,
+        symbol: str,
+        *,
+        venue_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """ccxt's order on ``symbol`` by one of its ids (venues that look orders up otherwise
+        override this)."""
+        params = {} if client_order_id is None else {self.query_client_id_param: client_order_id}
+        order: dict[str, Any] = await self.client.fetch_order(venue_order_id, symbol, params)
+        return order
 
     async def get_open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         """Open orders of ``symbol``, or of every symbol."""
@@ -617,16 +399,19 @@ class CcxtBroker:
         """Cancel every open order (of ``symbol``, or all) and return those that ended cancelled.
 
         Venues that do not list what they cancelled (Binance USD-M) are asked for
-        each order that was open before.
+        each order that was open before; an order listed without a status (Bybit
+        lists the ids only) is ``CANCELLED`` with what it had filled when it was
+        listed open.
         """
         before = await self.get_open_orders(symbol)
+        known = {o.venue_order_id: o for o in before}
         symbols = sorted({o.symbol for o in before})  # venues refuse a cancel-all of nothing
         acks: list[OrderAck] = []
         for sym in symbols:
             result = await self._call("cancel all", self.client.cancel_all_orders(sym))
             listed = [o for o in result if o.get("id")]
             if listed:
-                acks.extend(self._ack(o) for o in listed)
+                acks.extend(self._cancelled_ack(o, known) for o in listed)
                 continue
             for order in before:
                 if order.symbol == sym:
@@ -649,15 +434,18 @@ class CcxtBroker:
         return out
 
     async def get_positions(self) -> list[VenuePosition]:
-        """Every non-zero position (none on a spot account: its holdings are balances)."""
+        """Every non-zero position (of the configured symbols, when any are; none on a spot
+        account: its holdings are balances)."""
         if not self.derivatives:
             return []
-        symbols = list(self.config.symbols) or None
-        positions = await self._call("positions", self.client.fetch_positions(symbols))
+        wanted = self.config.symbols
+        # one symbol is asked for; several are filtered here (Bybit takes at most one)
+        asked = list(wanted) if len(wanted) == 1 else None
+        positions = await self._call("positions", self.client.fetch_positions(asked))
         out = []
         for p in positions:
             contracts = float(p.get("contracts") or 0.0)
-            if not contracts:
+            if not contracts or (len(wanted) > 1 and p["symbol"] not in wanted):
                 continue
             size = float(p.get("contractSize") or 1.0)
             sign = -1.0 if p.get("side") == "short" else 1.0
@@ -677,13 +465,8 @@ class CcxtBroker:
         order id: from the orders seen in this session, else asked of the venue by
         its order id (once per order).
         """
-        symbols = (
-            [symbol]
-            if symbol is not None
-            else sorted(set(self.config.symbols) | set(self._symbol_of.values()))
-        )
         out: list[VenueFill] = []
-        for sym in symbols:
+        for sym in self.fill_symbols(symbol):
             trades = await self._call(
                 "fills", self.client.fetch_my_trades(sym, since_ns // 1_000_000)
             )
@@ -711,38 +494,11 @@ class CcxtBroker:
         out.sort(key=lambda f: (f.ts, f.trade_id))
         return out
 
-    # -- helpers -------------------------------------------------------------------------------
-
-    def venue_error(self, exc: BaseException, action: str) -> BrokerError | None:
-        """A venue module's own mapping of ``exc`` (by its error code), or None for the default."""
-        return None
-
-    def retry_after_s(self) -> float | None:
-        """The ``Retry-After`` of the last answer, in seconds, when it had one."""
-        headers = getattr(self.client, "last_response_headers", None) or {}
-        for name, value in headers.items():
-            if name.lower() == "retry-after":
-                try:
-                    return float(value)
-                except (TypeError, ValueError):
-                    return None
-        return None
-
-    def map_error(self, exc: BaseException, action: str) -> BrokerError:
-        """``exc`` as a :class:`~engine.broker.BrokerError` (venue mapping first), redacted."""
-        mapped = self.venue_error(exc, action)
-        if mapped is not None:
-            return mapped
-        retry_after = (
-            self.retry_after_s() if isinstance(exc, DDoSProtection | RateLimitExceeded) else None
-        )
-        return map_ccxt_error(
-            exc,
-            action=action,
-            venue=self.config.venue,
-            redact=self._credentials.redact,
-            retry_after_s=retry_after,
-        )
+    def fill_symbols(self, symbol: str | None) -> list[str]:
+        """``[symbol]``, or every symbol this broker knows (configured, or ordered on)."""
+        if symbol is not None:
+            return [symbol]
+        return sorted(set(self.config.symbols) | set(self._symbol_of.values()))
 
     async def _call(self, action: str, awaitable: Awaitable[T]) -> T:
         try:
@@ -750,6 +506,10 @@ class CcxtBroker:
         except BrokerError:
             raise
         except (BaseError, OSError, TimeoutError) as exc:
+            # the venue's answer, in ccxt's exception, may echo the key (Bybit's 10004 does):
+            # redact it in place, since that exception becomes our error's __cause__
+            redact = self._credentials.redact
+            exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
             error = self.map_error(exc, action)
             _log.warning(
                 "venue request failed",
@@ -806,6 +566,20 @@ class CcxtBroker:
             average_price=float(order.get("average") or 0.0),
         )
 
+    def _cancelled_ack(self, item: Mapping[str, Any], known: Mapping[str, VenueOrder]) -> OrderAck:
+        if item.get("status") is not None:
+            return self._ack(item)
+        venue_order_id = str(item.get("id") or "")
+        order = known.get(venue_order_id)
+        return OrderAck(
+            client_order_id=self.client_order_id_of(item)
+            or (order.client_order_id if order is not None else ""),
+            venue_order_id=venue_order_id,
+            status=OrderStatus.CANCELLED,
+            filled_quantity=order.filled_quantity if order is not None else 0.0,
+            average_price=order.average_price if order is not None else 0.0,
+        )
+
     def _venue_order(self, order: Mapping[str, Any]) -> VenueOrder:
         price = order.get("price")
         client_order_id = self.client_order_id_of(order)
@@ -821,13 +595,3 @@ class CcxtBroker:
             quantity=float(order.get("amount") or 0.0),
             price=float(price) if price and order.get("type") != "market" else math.nan,
         )
-
-
-def _plain(value: Decimal) -> str:
-    """A decimal as a plain string, never in exponent form (``1E-5`` → ``0.00001``)."""
-    return format(value, "f")
-
-
-def _show(value: Decimal) -> str:
-    """A decimal for a message: plain, without trailing zeros (``6E+4`` → ``60000``)."""
-    return format(value.normalize(), "f")

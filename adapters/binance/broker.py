@@ -36,25 +36,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
-from ccxt.base.errors import BaseError
 
 from adapters.binance.config import BrokerConfig
-from adapters.ccxt_broker import CcxtBroker, CcxtBrokerConfig, Credentials
+from adapters.ccxt_broker import CcxtBroker, CcxtBrokerConfig, Credentials, point_at
 from engine.broker import (
-    AuthenticationError,
     BrokerError,
     ExchangeUnavailableError,
     InsufficientFundsError,
-    InvalidOrderError,
     OrderNotFoundError,
-    RateLimitError,
-    RequestTimeoutError,
 )
 
 __all__ = ["BinanceBroker", "ListenKeyError", "default_ws_url"]
-
-_CODE_RE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
-_MSG_RE = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 _WS_URLS = {
     ("spot", False): "wss://stream.binance.com:9443",
@@ -64,16 +56,6 @@ _WS_URLS = {
 }
 #: The ccxt API URL whose host ``rest_url`` replaces (with every URL on that host).
 _MAIN_API = {"spot": "public", "usdm": "fapiPublic"}
-
-_AUTH_CODES = frozenset({-1002, -1022, -2014, -2015})
-_UNKNOWN_OUTCOME_CODES = frozenset({-1006, -1007})
-_SERVER_CODES = frozenset({-1000, -1001, -1008, -1016})
-_RATE_CODES = frozenset({-1003, -1015})
-#: Refusals of the request's content: never retried.
-_INVALID_CODES = frozenset(
-    {-1013, -1014, -1100, -1102, -1106, -1111, -1115, -1116, -1117, -1121, -2010, -2022}
-    | {-5021, -5022}
-)
 
 
 class ListenKeyError(BrokerError):
@@ -102,6 +84,23 @@ class BinanceBroker(CcxtBroker):
     place_client_id_param = "newClientOrderId"
     query_client_id_param = "origClientOrderId"
 
+    error_code_re = re.compile(r'"code"\s*:\s*"?(-?\d+)')
+    error_msg_re = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
+    error_label = "Binance"
+    recv_window_name = "recvWindow"
+    clock_codes = frozenset({-1021})
+    auth_codes = frozenset({-1002, -1022, -2014, -2015})
+    rate_codes = frozenset({-1003, -1015})
+    unknown_outcome_codes = frozenset({-1006, -1007})
+    server_codes = frozenset({-1000, -1001, -1008, -1016})
+    not_found_codes = frozenset({-2013})
+    funds_codes = frozenset({-2019})
+    invalid_codes = frozenset(
+        {-1013, -1014, -1100, -1102, -1106, -1111, -1115, -1116, -1117, -1121, -2010, -2022}
+        | {-5021, -5022}
+    )
+    invalid_ranges = (range(-4999, -3999),)
+
     def __init__(
         self,
         config: BrokerConfig | None = None,
@@ -119,7 +118,6 @@ class BinanceBroker(CcxtBroker):
             "fetchCurrencies": False,
             "fetchMargins": False,
             "fetchOpenOrders": {"warnWithoutSymbol": False},
-            "recvWindow": config.recv_window_ms,
         }
         cls = ccxt_async.binance if spot else ccxt_async.binanceusdm
         client = cls({"options": options})
@@ -129,20 +127,11 @@ class BinanceBroker(CcxtBroker):
             else:
                 client.enable_demo_trading(True)
         if config.rest_url:
-            _point_at(client, config.market, config.rest_url)
+            host = urlsplit(client.urls["api"][_MAIN_API[config.market]]).netloc
+            point_at(client, config.rest_url, host)
         venue = "binance" if spot else "binance_usdm"
         super().__init__(
-            client,
-            CcxtBrokerConfig(
-                venue=venue,
-                symbols=config.symbols,
-                timeout_s=config.timeout_s,
-                rate_limit=config.rate_limit,
-                sync_clock=config.sync_clock,
-                strict_lot_size=config.strict_lot_size,
-            ),
-            credentials,
-            derivatives=not spot,
+            client, CcxtBrokerConfig.of(venue, config), credentials, derivatives=not spot
         )
 
     @property
@@ -162,41 +151,15 @@ class BinanceBroker(CcxtBroker):
 
     # -- errors --------------------------------------------------------------------------------
 
-    def venue_error(self, exc: BaseException, action: str) -> BrokerError | None:
-        """Map Binance's error code in ``exc`` (``None`` when it has none)."""
-        if not isinstance(exc, BaseError):
-            return None
-        raw = str(exc)
-        found = _CODE_RE.search(raw)
-        if found is None:
-            return None
-        code = int(found.group(1))
-        msg_match = _MSG_RE.search(raw)
-        msg = msg_match.group(1) if msg_match else ""
-        text = self._credentials.redact(f"{self.config.venue} {action}: Binance {code} {msg}")
-        placing = action == "place"
-        if code == -1021:
-            return AuthenticationError(
-                f"{text} (the local clock is off the venue's by more than recvWindow "
-                f"{self.binance.recv_window_ms} ms: sync it, or set sync_clock)"
-            )
-        if code in _AUTH_CODES:
-            return AuthenticationError(text)
+    def code_error(self, code: int, msg: str, text: str, action: str) -> BrokerError | None:
+        """Binance's codes whose meaning depends on the message, then the code sets."""
         if code == -1125:
             return ListenKeyError(text)
-        if code in _RATE_CODES:
-            return RateLimitError(text, retry_after_s=self.retry_after_s())
-        if code in _UNKNOWN_OUTCOME_CODES:
-            return RequestTimeoutError(text)
-        if code in _SERVER_CODES:
-            return RequestTimeoutError(text) if placing else ExchangeUnavailableError(text)
-        if code == -2013 or (code == -2011 and "Unknown order" in msg):
+        if code == -2011 and "Unknown order" in msg:
             return OrderNotFoundError(text)
-        if code == -2019 or (code == -2010 and "insufficient balance" in msg.lower()):
+        if code == -2010 and "insufficient balance" in msg.lower():
             return InsufficientFundsError(text)
-        if code in _INVALID_CODES or -4999 <= code <= -4000:
-            return InvalidOrderError(text)
-        return None
+        return super().code_error(code, msg, text, action)
 
     # -- listen keys ---------------------------------------------------------------------------
 
@@ -232,13 +195,3 @@ class BinanceBroker(CcxtBroker):
         else:
             request = self.client.fapiPrivateDeleteListenKey()
         await self._call("listen key close", request)
-
-
-def _point_at(client: ccxt_async.Exchange, market: str, rest_url: str) -> None:
-    """Replace the host of every ccxt API URL on the market's main host by ``rest_url``."""
-    api = client.urls["api"]
-    host = urlsplit(api[_MAIN_API[market]]).netloc
-    base = rest_url.rstrip("/")
-    for name, url in list(api.items()):
-        if isinstance(url, str) and urlsplit(url).netloc == host:
-            api[name] = base + urlsplit(url).path

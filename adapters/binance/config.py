@@ -1,4 +1,5 @@
-"""Settings of one Binance market-data connection (built by the composition root)."""
+"""Settings of the Binance adapters: market data, trading and the user data stream (built by
+the composition root)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import msgspec
 
 from adapters.binance.errors import FeedConfigError
 from adapters.binance.symbols import MARKETS, Market
+from adapters.broker_config import AccountConfig, StreamConfig
 
 __all__ = ["BrokerConfig", "FeedConfig", "UserStreamConfig"]
 
@@ -57,40 +59,23 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise FeedConfigError("max_connection_age_s must exceed stale_after_s")
 
 
-class UserStreamConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class UserStreamConfig(StreamConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The private user data stream (:mod:`adapters.binance.userstream`). Times in seconds.
 
     Keys
     ----
     keepalive_s : float
         Listen-key keep-alive period (default 1800: Binance's keys live 60 min).
-    reconnect_base_s, reconnect_cap_s : float
-        Reconnect backoff, full jitter over ``min(cap, base * 2**attempt)`` (0.25, 30).
-    poll_interval_s : float
-        REST poll of orders and fills while the stream is down (default 2.0).
-    handshake_timeout_s : float
-        WebSocket connect timeout (default 10.0).
+    reconnect_base_s, reconnect_cap_s, poll_interval_s, handshake_timeout_s : float
+        As in :class:`~adapters.broker_config.StreamConfig` (0.25, 30.0, 2.0, 10.0).
     """
 
+    config_error = FeedConfigError
+
     keepalive_s: float = 1800.0
-    reconnect_base_s: float = 0.25
-    reconnect_cap_s: float = 30.0
-    poll_interval_s: float = 2.0
-    handshake_timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in (
-            "keepalive_s",
-            "reconnect_base_s",
-            "reconnect_cap_s",
-            "poll_interval_s",
-            "handshake_timeout_s",
-        ):
-            if not getattr(self, name) > 0:
-                raise FeedConfigError(f"user_stream.{name} must be > 0, got {getattr(self, name)}")
 
 
-class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class BrokerConfig(AccountConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One Binance trading account (spot or USD-M) through ccxt (:mod:`adapters.binance.broker`).
 
     Keys
@@ -103,53 +88,25 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         ``testnet``).
     testnet : bool
         Binance's spot testnet, or USD-M demo trading (default False).
-    symbols : tuple[str, ...]
-        Unified symbols traded (``BTC/USDT``, ``BTC/USDT:USDT``), default none.
-    timeout_s : float
-        Per-request timeout (default 10.0).
     recv_window_ms : int
         ``recvWindow`` of signed requests (default 5000; Binance allows up to 60000).
-    rate_limit : bool
-        ccxt's client-side throttle (default True).
-    sync_clock : bool
-        Measure the venue's clock at connect and sign with it (default False).
-    strict_lot_size : bool
-        Refuse a quantity off the lot step instead of rounding it down (default True).
     api_key_env, secret_key_env : str
         The environment variables holding the keys (``BINANCE_API_KEY``,
         ``BINANCE_SECRET_KEY``); keys are never read from a file.
     user_stream : UserStreamConfig
         The private stream's settings.
+    symbols, timeout_s, rate_limit, sync_clock, strict_lot_size :
+        As in :class:`~adapters.broker_config.AccountConfig` (none, 10.0, True, False, True).
     """
 
+    config_error = FeedConfigError
+
     market: Market = "spot"
-    rest_url: str = ""
-    ws_url: str = ""
-    testnet: bool = False
-    symbols: tuple[str, ...] = ()
-    timeout_s: float = 10.0
-    recv_window_ms: int = 5000
-    rate_limit: bool = True
-    sync_clock: bool = False
-    strict_lot_size: bool = True
     api_key_env: str = "BINANCE_API_KEY"
     secret_key_env: str = "BINANCE_SECRET_KEY"
     user_stream: UserStreamConfig = msgspec.field(default_factory=UserStreamConfig)
 
     def __post_init__(self) -> None:
         if self.market not in ("spot", "usdm"):
-            raise FeedConfigError(f"broker.market must be 'spot' or 'usdm', got {self.market!r}")
-        if self.rest_url and not self.rest_url.startswith(("http://", "https://")):
-            raise FeedConfigError(
-                f"broker.rest_url must start with http:// or https://, got {self.rest_url!r}"
-            )
-        if self.ws_url and not self.ws_url.startswith(("ws://", "wss://")):
-            raise FeedConfigError(
-                f"broker.ws_url must start with ws:// or wss://, got {self.ws_url!r}"
-            )
-        if not 0 < self.recv_window_ms <= 60_000:
-            raise FeedConfigError(
-                f"broker.recv_window_ms must be in (0, 60000], got {self.recv_window_ms}"
-            )
-        if not self.timeout_s > 0:
-            raise FeedConfigError(f"broker.timeout_s must be > 0, got {self.timeout_s}")
+            raise FeedConfigError(f"broker.market must be 'spot' or 'usdm', was {self.market!r}")
+        super().__post_init__()

@@ -36,22 +36,21 @@ import random
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Protocol
+from typing import ClassVar
 
 import aiohttp
 import msgspec
 
 from adapters.binance.broker import BinanceBroker, ListenKeyError
 from adapters.binance.config import UserStreamConfig
-from engine.broker import (
-    Balance,
-    BrokerError,
-    ExecutionReportDeduplicator,
-    OrderAck,
-    OrderNotFoundError,
-    VenuePosition,
+from adapters.userstream import (
+    AccountSnapshot,
+    OrderUpdate,
+    PrivateStream,
+    PrivateStreamStats,
+    UserStreamSink,
 )
-from engine.events import OrderFilled
+from engine.broker import Balance, BrokerError, OrderAck, VenuePosition
 from engine.orders import OrderStatus
 
 __all__ = [
@@ -79,11 +78,6 @@ _STATUS: dict[str, OrderStatus] = {
     "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
     "REJECTED": OrderStatus.REJECTED,
 }
-#: How far back the REST poll looks before the moment the stream went down (ms): the
-#: venue's trade times and our clock differ, and a fill may be reported late.
-_POLL_MARGIN_MS = 60_000
-#: The first poll looks this far before the stream was made (clock skew with the venue).
-_START_MARGIN_MS = 10_000
 
 # -- wire messages (field names are Binance's single letters) -----------------------------------
 
@@ -184,53 +178,15 @@ _Message = (
     ExecutionReport | OutboundAccountPosition | OrderTradeUpdate | AccountUpdate | ListenKeyExpired
 )
 
-# -- what the sink gets -------------------------------------------------------------------------
 
+class UserStreamStats(PrivateStreamStats, kw_only=True):
+    """Counters of one :class:`BinanceUserStream` (and listen keys made, keep-alives sent)."""
 
-class OrderUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """An order's status moved forward (``ts``: engine clock, ns)."""
-
-    ts: int
-    symbol: str
-    ack: OrderAck
-
-
-class AccountSnapshot(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """Balances (spot: free/locked; USD-M: wallet) and positions an event changed."""
-
-    ts: int
-    balances: list[Balance]
-    positions: list[VenuePosition]
-
-
-class UserStreamSink(Protocol):
-    """Where the stream's events go (called on the event loop, in arrival order)."""
-
-    def on_order_update(self, update: OrderUpdate) -> None: ...
-    def on_fill(self, fill: OrderFilled) -> None: ...
-    def on_account(self, snapshot: AccountSnapshot) -> None: ...
-
-
-class UserStreamStats(msgspec.Struct, kw_only=True):
-    """Counters of one :class:`BinanceUserStream`."""
-
-    connects: int = 0
-    disconnects: int = 0
-    connect_failures: int = 0
     listen_keys: int = 0
     keepalives: int = 0
-    frames: int = 0
-    bad_frames: int = 0
-    fills: int = 0
-    duplicate_fills: int = 0
-    stale_updates: int = 0
-    polls: int = 0
-    poll_failures: int = 0
-    poll_fills: int = 0
-    connected: bool = False
 
 
-class BinanceUserStream:
+class BinanceUserStream(PrivateStream):
     """The account's private stream for a :class:`~adapters.binance.broker.BinanceBroker`.
 
     Parameters
@@ -247,6 +203,15 @@ class BinanceUserStream:
         Source of the reconnect jitter.
     """
 
+    log = _log
+    poll_task_name = "binance-user-poll"
+    connect_failed_message = "user data stream connect failed"
+    poll_failed_message = "user data poll failed"
+    polled_stale_counted: ClassVar[bool] = False
+    broker: BinanceBroker
+    config: UserStreamConfig
+    stats: UserStreamStats
+
     def __init__(
         self,
         broker: BinanceBroker,
@@ -256,55 +221,27 @@ class BinanceUserStream:
         clock: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
     ) -> None:
-        self.broker = broker
-        self.sink = sink
-        self.config = config if config is not None else broker.binance.user_stream
-        self.stats = UserStreamStats()
-        self.dedup = ExecutionReportDeduplicator()
-        #: Set while the WebSocket is connected and caught up.
-        self.connected = asyncio.Event()
-        self._clock = clock
-        self._rng = rng or random.Random()
+        super().__init__(
+            broker,
+            sink,
+            config if config is not None else broker.binance.user_stream,
+            UserStreamStats(),
+            clock=clock,
+            rng=rng,
+        )
         self._decoder = msgspec.json.Decoder(_Message)
         self._futures = broker.market == "usdm"
-        self._venue = broker.config.venue
         #: venue order id → (client order id, symbol), from events and queries.
         self._orders: dict[str, tuple[str, str]] = {}
-        self._open: dict[str, str] = {}  # client order id → symbol, of orders seen open
         self._quantities: dict[str, float] = {}  # client order id → order quantity
-        #: Fills from this venue time on are looked for by the poll: at first, those from
-        #: about when the stream was made (earlier ones are start-up reconciliation's).
-        self._down_since_ms = int(time.time() * 1000) - _START_MARGIN_MS
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._listen_key = ""
 
-    # -- the loop ------------------------------------------------------------------------------
+    # -- the connection ------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Keep the stream up until ``stop`` is set; poll REST while it is down."""
-        attempt = 0
-        poller = asyncio.create_task(self._poll_loop(stop), name="binance-user-poll")
-        try:
-            async with aiohttp.ClientSession() as session:
-                while not stop.is_set():
-                    connected = await self._connection(session, stop)
-                    if stop.is_set():
-                        break
-                    attempt = 0 if connected else attempt + 1
-                    bound = min(
-                        self.config.reconnect_cap_s, self.config.reconnect_base_s * 2**attempt
-                    )
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self._rng.uniform(0.0, bound))
-        finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-            self.connected.clear()
-            self.stats.connected = False
-            if self._listen_key:
-                with contextlib.suppress(BrokerError):
-                    await self.broker.close_listen_key(self._listen_key)
+    async def _stopped(self) -> None:
+        if self._listen_key:
+            with contextlib.suppress(BrokerError):
+                await self.broker.close_listen_key(self._listen_key)
 
     async def _connection(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> bool:
         """One connection's life; return whether it connected at all."""
@@ -317,25 +254,17 @@ class BinanceUserStream:
                 session.ws_connect(url, autoping=True), self.config.handshake_timeout_s
             )
         except (BrokerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self.stats.connect_failures += 1
             if isinstance(exc, aiohttp.WSServerHandshakeError | ListenKeyError):
                 self._listen_key = ""  # the venue refused it: ask for a new one
-            _log.warning(
-                "user data stream connect failed",
-                extra={"fields": {"venue": self._venue, "error": type(exc).__name__}},
-            )
+            self._connect_failed(exc)
             return False
         self._ws = ws
         self.stats.connects += 1
         keepalive = asyncio.create_task(self._keepalive(ws), name="binance-user-keepalive")
         try:
-            await self._poll_once()  # catch up before reading: fills while down, once
-            self.stats.connected = True
-            self.connected.set()
-            stopper = asyncio.create_task(stop.wait())
+            await self._caught_up()
             reader = asyncio.create_task(self._read(ws))
-            await asyncio.wait({stopper, reader}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
+            await self._until_stop_or(stop, reader)
             if not reader.done():
                 reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -344,23 +273,11 @@ class BinanceUserStream:
             keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keepalive
-            if self.connected.is_set():
-                self.stats.disconnects += 1
-                self._down_since_ms = int(time.time() * 1000) - _POLL_MARGIN_MS
-            self.connected.clear()
-            self.stats.connected = False
-            self._ws = None
-            await ws.close()
+            await self._closed(ws)
         return True
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                if self.on_frame(msg.data.encode()):
-                    self._listen_key = ""
-                    return
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                return
+    def _ended_by_venue(self) -> None:
+        self._listen_key = ""
 
     async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
@@ -369,20 +286,15 @@ class BinanceUserStream:
                 await self.broker.keep_alive_listen_key(self._listen_key)
                 self.stats.keepalives += 1
             except ListenKeyError:
-                _log.warning("listen key expired, reconnecting", extra={"fields": {}})
+                self.log.warning("listen key expired, reconnecting", extra={"fields": {}})
                 self._listen_key = ""
                 await ws.close()
                 return
             except BrokerError as exc:
-                _log.warning(
+                self.log.warning(
                     "listen key keep-alive failed",
                     extra={"fields": {"venue": self._venue, "error": type(exc).__name__}},
                 )
-
-    async def disconnect(self) -> None:
-        """Close the current connection (it reconnects; tests and resyncs use this)."""
-        if self._ws is not None:
-            await self._ws.close()
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -457,11 +369,6 @@ class BinanceUserStream:
             return True
         return False
 
-    def _unified(self, venue_symbol: str) -> str:
-        markets = self.broker.client.markets_by_id or {}
-        found = markets.get(venue_symbol)
-        return found[0]["symbol"] if found else venue_symbol
-
     def _order_event(
         self,
         cid: str,
@@ -483,110 +390,32 @@ class BinanceUserStream:
         self._orders[order_id] = (cid, symbol)
         cumulative_quantity = float(cumulative)
         if execution_type == "TRADE":
-            last = float(last_quantity)
-            quantity = self.dedup.fill_quantity(
-                cid, str(trade_id), last, cumulative_quantity=cumulative_quantity
-            )
-            if abs(quantity - last) <= 1e-12 * last:
-                quantity = last  # the venue's own number, not a difference of floats
+            quantity = self._new_fill(cid, str(trade_id), float(last_quantity), cumulative_quantity)
             if quantity > 0:
                 self._emit_fill(
                     cid,
                     symbol,
                     trade_id,
+                    str(trade_id),
                     side,
                     quantity,
                     float(last_price),
                     float(commission),
                     commission_asset,
                     maker,
-                    cumulative_quantity,
+                    self._leaves(cid, cumulative_quantity),
                 )
-            else:
-                self.stats.duplicate_fills += 1
         status = _STATUS.get(status_text)
-        if status is None:
-            return
-        if status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-            self._open[cid] = symbol
-        else:
-            self._open.pop(cid, None)
-        if self.dedup.accept_status(cid, status, cumulative_quantity):
-            ack = OrderAck(
-                client_order_id=cid,
-                venue_order_id=order_id,
-                status=status,
-                filled_quantity=cumulative_quantity,
-                average_price=average_price,
-            )
-            self.sink.on_order_update(OrderUpdate(ts=self._clock(), symbol=symbol, ack=ack))
-        else:
-            self.stats.stale_updates += 1
+        if status is not None:
+            self._status_update(cid, symbol, order_id, status, cumulative_quantity, average_price)
 
-    def _emit_fill(
-        self,
-        cid: str,
-        symbol: str,
-        trade_id: int,
-        side: str,
-        quantity: float,
-        price: float,
-        fee: float,
-        fee_currency: str,
-        maker: bool,
-        cumulative: float | None,
-    ) -> None:
+    def _leaves(self, cid: str, cumulative: float) -> float:
         total = self._quantities.get(cid)
-        leaves = (
-            max(0.0, total - cumulative) if total is not None and cumulative is not None else 0.0
-        )
-        self.stats.fills += 1
-        self.sink.on_fill(
-            OrderFilled(
-                ts=self._clock(),
-                client_order_id=cid,
-                fill_id=trade_id,
-                symbol=symbol,
-                venue=self._venue,
-                side=side.upper(),
-                quantity=quantity,
-                price=price,
-                fee=fee,
-                fee_currency=fee_currency,
-                liquidity="MAKER" if maker else "TAKER",
-                leaves_quantity=leaves,
-                trade_id=str(trade_id),
-            )
-        )
+        return max(0.0, total - cumulative) if total is not None else 0.0
 
     # -- REST fallback -------------------------------------------------------------------------
 
-    async def _poll_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.poll_interval_s)
-            if stop.is_set() or self.connected.is_set():
-                continue
-            await self._poll_once()
-
-    async def _poll_once(self) -> None:
-        """Book the fills and final states the venue has that the stream did not deliver."""
-        self.stats.polls += 1
-        symbols = set(self.broker.config.symbols) | set(self._open.values())
-        since = self._down_since_ms
-        try:
-            for symbol in sorted(symbols):
-                await self._poll_symbol(symbol, since)
-            for cid, symbol in list(self._open.items()):
-                await self._poll_order(cid, symbol)
-        except BrokerError as exc:
-            self.stats.poll_failures += 1
-            _log.warning(
-                "user data poll failed",
-                extra={"fields": {"venue": self._venue, "error": type(exc).__name__}},
-            )
-
-    async def _poll_symbol(self, symbol: str, since_ms: int) -> None:
+    async def _poll_fills(self, symbol: str, since_ms: int) -> None:
         fills = await self.broker.get_recent_fills(since_ms * 1_000_000, symbol)
         for fill in sorted(fills, key=lambda f: int(f.trade_id)):
             known = self._orders.get(fill.venue_order_id)
@@ -599,39 +428,22 @@ class BinanceUserStream:
                     cid,
                     symbol,
                     int(fill.trade_id),
+                    str(int(fill.trade_id)),
                     fill.side.value,
                     quantity,
                     fill.price,
                     fill.fee,
                     fill.fee_currency,
                     fill.liquidity == "maker",
-                    None,
+                    0.0,
                 )
 
-    async def _poll_order(self, cid: str, symbol: str) -> None:
-        try:
-            order = await self.broker.get_order(cid)
-        except OrderNotFoundError:
-            self._open.pop(cid, None)
-            return
-        if order.status not in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-            self._open.pop(cid, None)
-        if self.dedup.accept_status(cid, order.status, order.filled_quantity):
-            ack = OrderAck(
-                client_order_id=cid,
-                venue_order_id=order.venue_order_id,
-                status=order.status,
-                filled_quantity=order.filled_quantity,
-                average_price=order.average_price,
-            )
-            self.sink.on_order_update(OrderUpdate(ts=self._clock(), symbol=symbol, ack=ack))
-
-    def track(self, ack: OrderAck, symbol: str, quantity: float) -> None:
+    def track(self, ack: OrderAck, symbol: str, quantity: float | None = None) -> None:
         """Register an order placed through the broker (its id, symbol and size) for the poll."""
         self._orders[ack.venue_order_id] = (ack.client_order_id, symbol)
-        self._quantities[ack.client_order_id] = quantity
-        if ack.status in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-            self._open[ack.client_order_id] = symbol
+        if quantity is not None:
+            self._quantities[ack.client_order_id] = quantity
+        super().track(ack, symbol)
 
 
 def _average(quote: str, quantity: str) -> float:

@@ -13,10 +13,11 @@
 - our client order id in ``orderLinkId`` on new orders, queries and cancels;
 - what ccxt's unified calls get wrong for a UTA mapped by hand: an order is
   looked up by ``orderLinkId`` on ``/v5/order/realtime`` (then ``history``),
-  never with an empty ``orderId``; a cancel (whose answer has ids only) and a
-  cancel-all are reported ``CANCELLED``; open orders are read page by page;
-  positions are asked for by settle coin, not per symbol; and a spot
-  ``PartiallyFilledCanceled`` order is cancelled, not filled;
+  never with an empty ``orderId``; open orders are read page by page; and a
+  spot ``PartiallyFilledCanceled`` order is cancelled, not filled (a cancel and
+  a cancel-all, whose answers hold ids only, are reported ``CANCELLED``, and
+  positions of several symbols are asked for all at once, by
+  :class:`~adapters.ccxt_broker.CcxtBroker`);
 - Bybit's ``retCode`` mapped first (:meth:`BybitBroker.venue_error`): ``10002``
   stale timestamp, ``10003``/``10004``/``10005``/``10007``/``10010``
   credentials, ``10006``/``10018`` rate limits (the wait from
@@ -46,47 +47,29 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
-from ccxt.base.errors import BaseError
 
 from adapters.bybit.config import BrokerConfig
-from adapters.ccxt_broker import CcxtBroker, CcxtBrokerConfig, Credentials
+from adapters.ccxt_broker import CcxtBroker, CcxtBrokerConfig, Credentials, point_at
 from engine.broker import (
-    AuthenticationError,
     BrokerError,
-    ExchangeUnavailableError,
-    InsufficientFundsError,
-    InvalidOrderError,
-    OrderAck,
     OrderNotFoundError,
     RateLimitError,
-    RequestTimeoutError,
     VenueFill,
     VenueOrder,
-    VenuePosition,
 )
-from engine.orders import OrderStatus, Side
+from engine.orders import Side
 
 __all__ = ["BybitBroker", "default_ws_url"]
 
-_CODE_RE = re.compile(r'"retCode"\s*:\s*"?(-?\d+)')
-_MSG_RE = re.compile(r'"retMsg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _WS_URLS = {False: "wss://stream.bybit.com", True: "wss://stream-testnet.bybit.com"}
 #: Seconds Bybit asks a client banned by the IP limit (HTTP 403) to wait.
 _IP_BAN_WAIT_S = 600.0
 
-_AUTH_CODES = frozenset({10003, 10004, 10005, 10007, 10009, 10010, 33004, -2015})
-_RATE_CODES = frozenset({10006, 10018, 10429})
-_SERVER_CODES = frozenset({10000, 10016, 10019})
-_NOT_FOUND_CODES = frozenset({110001, 170213})
-_FUNDS_CODES = frozenset({110004, 110007, 110012, 110045, 170131})
-_INVALID_CODES = frozenset(
-    {10001, 110003, 110017, 110072, 110094, 170130, 170141, 170193, 170194, 170210}
-)
+Rows = list[dict[str, Any]]
 
 
 def default_ws_url(testnet: bool) -> str:
@@ -111,6 +94,20 @@ class BybitBroker(CcxtBroker):
     place_client_id_param = "orderLinkId"
     query_client_id_param = "orderLinkId"
 
+    error_code_re = re.compile(r'"retCode"\s*:\s*"?(-?\d+)')
+    error_msg_re = re.compile(r'"retMsg"\s*:\s*"((?:[^"\\]|\\.)*)"')
+    error_label = "Bybit"
+    clock_codes = frozenset({10002})
+    auth_codes = frozenset({10003, 10004, 10005, 10007, 10009, 10010, 33004, -2015})
+    rate_codes = frozenset({10006, 10018, 10429})
+    server_codes = frozenset({10000, 10016, 10019})
+    not_found_codes = frozenset({110001, 170213})
+    funds_codes = frozenset({110004, 110007, 110012, 110045, 170131})
+    invalid_codes = frozenset(
+        {10001, 110003, 110017, 110072, 110094, 170130, 170141, 170193, 170194, 170210}
+    )
+    invalid_ranges = (range(170000, 171000),)
+
     def __init__(
         self,
         config: BrokerConfig | None = None,
@@ -131,29 +128,15 @@ class BybitBroker(CcxtBroker):
             "defaultType": "spot" if spot else "swap",
             "defaultSubType": "linear",
             "defaultSettle": "USDT",
-            "recvWindow": config.recv_window_ms,
         }
         client = ccxt_async.bybit({"options": options, "has": {"fetchCurrencies": False}})
         if config.testnet:
             client.set_sandbox_mode(True)
         if config.rest_url:
-            base = config.rest_url.rstrip("/")
-            api = client.urls["api"]
-            for name, url in list(api.items()):
-                if isinstance(url, str):
-                    api[name] = base + urlsplit(url).path
+            point_at(client, config.rest_url)
+        venue = "bybit" if spot else "bybit_linear"
         super().__init__(
-            client,
-            CcxtBrokerConfig(
-                venue="bybit" if spot else "bybit_linear",
-                symbols=config.symbols,
-                timeout_s=config.timeout_s,
-                rate_limit=config.rate_limit,
-                sync_clock=config.sync_clock,
-                strict_lot_size=config.strict_lot_size,
-            ),
-            credentials,
-            derivatives=not spot,
+            client, CcxtBrokerConfig.of(venue, config), credentials, derivatives=not spot
         )
 
     @property
@@ -172,59 +155,25 @@ class BybitBroker(CcxtBroker):
 
     # -- orders --------------------------------------------------------------------------------
 
-    async def cancel_order(self, client_order_id: str) -> OrderAck:
-        """Cancel the open order ``client_order_id`` and return it ``CANCELLED``.
-
-        Bybit's answer holds the ids only; the filled quantity is read back from
-        ``/v5/order/realtime`` (it stays 0 if that query fails: the cancel stood).
-
-        Raises
-        ------
-        OrderNotFoundError
-            No open order with this id on any symbol this broker knows.
-        """
-        cancelled = await self._on_symbols(
-            client_order_id,
-            "cancel",
-            lambda symbol: self.client.cancel_order(None, symbol, {"orderLinkId": client_order_id}),
-        )
-        venue_id = str(cancelled.get("id") or "")
-        filled, average = 0.0, 0.0
-        try:
-            now = await self.get_order(client_order_id)
-        except BrokerError:
-            now = None
-        if now is not None:
-            filled, average = now.filled_quantity, now.average_price
-        return OrderAck(
-            client_order_id=client_order_id,
-            venue_order_id=venue_id,
-            status=OrderStatus.CANCELLED,
-            filled_quantity=filled,
-            average_price=average,
-        )
-
-    async def get_order(self, client_order_id: str) -> VenueOrder:
-        """The order's state now, by ``orderLinkId`` (recent orders, then the history).
+    async def fetch_order(
+        self,
+        symbol: str,
+        *,
+        venue_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The order by ``orderLinkId`` or ``orderId`` on ``/v5/order/realtime``, then the history.
 
         Raises
         ------
         OrderNotFoundError
-            The venue knows no order with this id on any symbol this broker knows.
+            Neither lists the order.
         """
-        found = await self._on_symbols(
-            client_order_id,
-            "query",
-            lambda symbol: self._lookup(symbol, {"orderLinkId": client_order_id}),
+        ids = (
+            {"orderLinkId": client_order_id}
+            if client_order_id is not None
+            else {"orderId": venue_order_id or ""}
         )
-        return self._venue_order(found)
-
-    async def get_order_by_id(self, symbol: str, venue_order_id: str) -> VenueOrder:
-        """The order with Bybit's ``orderId`` on ``symbol``."""
-        found = await self._call("query", self._lookup(symbol, {"orderId": venue_order_id}))
-        return self._venue_order(found)
-
-    async def _lookup(self, symbol: str, ids: dict[str, str]) -> dict[str, Any]:
         market = self.client.market(symbol)
         request = {"category": self.category, "symbol": market["id"], **ids}
         client = self.client
@@ -252,17 +201,7 @@ class BybitBroker(CcxtBroker):
             request["symbol"] = market["id"]
         elif self.category == "linear":
             request["settleCoin"] = "USDT"
-        rows: list[dict[str, Any]] = []
-        while True:
-            response = await self._call(
-                "open orders", self.client.privateGetV5OrderRealtime(request)
-            )
-            result = response.get("result") or {}
-            rows.extend(result.get("list") or [])
-            cursor = result.get("nextPageCursor") or ""
-            if not cursor:
-                break
-            request = {**request, "cursor": cursor}
+        rows = await self._pages("open orders", self.client.privateGetV5OrderRealtime, request)
         out = []
         for raw in rows:
             found = market or self.client.safe_market(raw.get("symbol"), None, None, self._type)
@@ -272,50 +211,6 @@ class BybitBroker(CcxtBroker):
     @property
     def _type(self) -> str:
         return "spot" if self.category == "spot" else "swap"
-
-    async def cancel_all(self, symbol: str | None = None) -> list[OrderAck]:
-        """Cancel every open order (of ``symbol``, or all) and return them ``CANCELLED``."""
-        before = await self.get_open_orders(symbol)
-        known = {o.venue_order_id: o for o in before}
-        symbols = [symbol] if symbol is not None else sorted({o.symbol for o in before})
-        acks: list[OrderAck] = []
-        for sym in symbols:
-            result = await self._call("cancel all", self.client.cancel_all_orders(sym))
-            for item in result:
-                venue_id = str(item.get("id") or "")
-                order = known.get(venue_id)
-                acks.append(
-                    OrderAck(
-                        client_order_id=str(item.get("clientOrderId") or "")
-                        or (order.client_order_id if order is not None else ""),
-                        venue_order_id=venue_id,
-                        status=OrderStatus.CANCELLED,
-                        filled_quantity=order.filled_quantity if order is not None else 0.0,
-                        average_price=order.average_price if order is not None else 0.0,
-                    )
-                )
-        return acks
-
-    async def get_positions(self) -> list[VenuePosition]:
-        """Every non-zero linear position (of the configured symbols, when any are)."""
-        if not self.derivatives:
-            return []
-        positions = await self._call("positions", self.client.fetch_positions(None))
-        wanted = set(self.config.symbols)
-        out = []
-        for p in positions:
-            contracts = float(p.get("contracts") or 0.0)
-            if not contracts or (wanted and p["symbol"] not in wanted):
-                continue
-            sign = -1.0 if p.get("side") == "short" else 1.0
-            out.append(
-                VenuePosition(
-                    symbol=p["symbol"],
-                    quantity=sign * contracts * float(p.get("contractSize") or 1.0),
-                    average_price=float(p.get("entryPrice") or 0.0),
-                )
-            )
-        return out
 
     async def fetch_executions(
         self, symbol: str, since_ms: int | None = None, *, limit: int = 100
@@ -329,9 +224,15 @@ class BybitBroker(CcxtBroker):
         }
         if since_ms is not None:
             request["startTime"] = since_ms
-        rows: list[dict[str, Any]] = []
+        return await self._pages("fills", self.client.privateGetV5ExecutionList, request)
+
+    async def _pages(
+        self, action: str, endpoint: Callable[[dict[str, Any]], Awaitable[Any]], request: Any
+    ) -> Rows:
+        """Every row of a paged ``/v5`` list (``nextPageCursor``)."""
+        rows: Rows = []
         while True:
-            response = await self._call("fills", self.client.privateGetV5ExecutionList(request))
+            response = await self._call(action, endpoint(request))
             result = response.get("result") or {}
             rows.extend(result.get("list") or [])
             cursor = result.get("nextPageCursor") or ""
@@ -345,13 +246,8 @@ class BybitBroker(CcxtBroker):
         Implements :class:`engine.broker.FillHistory` from ``/v5/execution/list``,
         whose rows name the ``orderLinkId``: no order lookups.
         """
-        symbols = (
-            [symbol]
-            if symbol is not None
-            else sorted(set(self.config.symbols) | set(self._symbol_of.values()))
-        )
         out: list[VenueFill] = []
-        for sym in symbols:
+        for sym in self.fill_symbols(symbol):
             for row in await self.fetch_executions(sym, since_ns // 1_000_000):
                 out.append(
                     VenueFill(
@@ -375,61 +271,19 @@ class BybitBroker(CcxtBroker):
 
     def retry_after_s(self) -> float | None:
         """Seconds until ``X-Bapi-Limit-Reset-Timestamp`` (else ``Retry-After``), if sent."""
-        headers = getattr(self.client, "last_response_headers", None) or {}
-        for name, value in headers.items():
-            if name.lower() == "x-bapi-limit-reset-timestamp":
-                try:
-                    return max(0.0, (int(value) - time.time() * 1000) / 1000)
-                except (TypeError, ValueError):
-                    return None
-        return super().retry_after_s()
-
-    def map_error(self, exc: BaseException, action: str) -> BrokerError:
-        """``exc`` as a :class:`~engine.broker.BrokerError`; ``exc``'s own text redacted too.
-
-        Bybit's ``10004`` answer echoes the signed string, API key included, and
-        ccxt puts the answer in its exception, which becomes the ``__cause__`` of
-        ours: its arguments are redacted in place so no traceback shows the key.
-        """
-        redact = self._credentials.redact
-        exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
-        return super().map_error(exc, action)
-
-    def venue_error(self, exc: BaseException, action: str) -> BrokerError | None:
-        """Map Bybit's ``retCode`` in ``exc`` (``None`` when it has none)."""
-        if not isinstance(exc, BaseError):
+        reset = self.response_header("x-bapi-limit-reset-timestamp")
+        if reset is None:
+            return super().retry_after_s()
+        try:
+            return max(0.0, (int(reset) - time.time() * 1000) / 1000)
+        except ValueError:
             return None
-        raw = str(exc)
-        found = _CODE_RE.search(raw)
-        if found is None:
-            if " 403 " in f" {raw} " or "access too frequent" in raw:
-                return RateLimitError(
-                    self._credentials.redact(f"{self.config.venue} {action}: HTTP 403 {raw}"),
-                    retry_after_s=_IP_BAN_WAIT_S,
-                )
-            return None
-        code = int(found.group(1))
-        if code == 0:
-            return None
-        msg_match = _MSG_RE.search(raw)
-        msg = msg_match.group(1) if msg_match else ""
-        text = self._credentials.redact(f"{self.config.venue} {action}: Bybit {code} {msg}")
-        placing = action == "place"
-        if code == 10002:
-            return AuthenticationError(
-                f"{text} (the local clock is off the venue's by more than the recv window "
-                f"{self.bybit.recv_window_ms} ms: sync it, or set sync_clock)"
+
+    def uncoded_error(self, raw: str, action: str) -> BrokerError | None:
+        """Bybit's IP limit: HTTP 403 ``access too frequent``, a wait of 10 minutes."""
+        if " 403 " in f" {raw} " or "access too frequent" in raw:
+            return RateLimitError(
+                self._credentials.redact(f"{self.config.venue} {action}: HTTP 403 {raw}"),
+                retry_after_s=_IP_BAN_WAIT_S,
             )
-        if code in _AUTH_CODES:
-            return AuthenticationError(text)
-        if code in _RATE_CODES:
-            return RateLimitError(text, retry_after_s=self.retry_after_s())
-        if code in _SERVER_CODES:
-            return RequestTimeoutError(text) if placing else ExchangeUnavailableError(text)
-        if code in _NOT_FOUND_CODES:
-            return OrderNotFoundError(text)
-        if code in _FUNDS_CODES:
-            return InsufficientFundsError(text)
-        if code in _INVALID_CODES or 170000 <= code < 171000:
-            return InvalidOrderError(text)
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.broker_config import AccountConfig, StreamConfig
 from adapters.bybit.errors import FeedConfigError
 from adapters.bybit.symbols import BOOK_DEPTHS, CATEGORIES, PING_INTERVAL_S, Category
 
@@ -85,7 +86,7 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
                 raise FeedConfigError(f"{name} must be > 0, was {getattr(self, name)}")
 
 
-class UserStreamConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class UserStreamConfig(StreamConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The private stream (``<ws_url>/v5/private``, :mod:`adapters.bybit.userstream`). Seconds.
 
     Keys
@@ -94,35 +95,18 @@ class UserStreamConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         Seconds between two ``{"op":"ping"}`` (Bybit asks for 20). Default 20.0.
     auth_expires_s : float
         How far ahead of now the ``expires`` of the auth request is. Default 10.0.
-    reconnect_base_s, reconnect_cap_s : float
-        Reconnect backoff, full jitter over ``min(cap, base * 2**attempt)``. Defaults 0.25, 30.0.
-    poll_interval_s : float
-        REST poll of executions and orders while the stream is down. Default 2.0.
-    handshake_timeout_s : float
-        Connect, auth and subscribe must answer within this. Default 10.0.
+    reconnect_base_s, reconnect_cap_s, poll_interval_s, handshake_timeout_s : float
+        As in :class:`~adapters.broker_config.StreamConfig` (0.25, 30.0, 2.0, 10.0); the
+        handshake includes the auth and the subscribe.
     """
+
+    config_error = FeedConfigError
 
     ping_interval_s: float = PING_INTERVAL_S
     auth_expires_s: float = 10.0
-    reconnect_base_s: float = 0.25
-    reconnect_cap_s: float = 30.0
-    poll_interval_s: float = 2.0
-    handshake_timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in (
-            "ping_interval_s",
-            "auth_expires_s",
-            "reconnect_base_s",
-            "reconnect_cap_s",
-            "poll_interval_s",
-            "handshake_timeout_s",
-        ):
-            if not getattr(self, name) > 0:
-                raise FeedConfigError(f"user_stream.{name} must be > 0, was {getattr(self, name)}")
 
 
-class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class BrokerConfig(AccountConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One Bybit v5 unified trading account, spot or linear, through ccxt.
 
     Keys
@@ -134,35 +118,20 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         appended to ``ws_url``); ``""`` (default) keeps Bybit's, of the testnet with ``testnet``.
     testnet : bool
         Bybit's testnet (default False).
-    symbols : tuple[str, ...]
-        Unified symbols traded (``BTC/USDT``, ``BTC/USDT:USDT``), default none.
-    timeout_s : float
-        Per-request timeout (default 10.0).
     recv_window_ms : int
         ``X-BAPI-RECV-WINDOW`` of signed requests (default 5000).
-    rate_limit : bool
-        ccxt's client-side throttle (default True).
-    sync_clock : bool
-        Measure the venue's clock at connect and sign with it (default False).
-    strict_lot_size : bool
-        Refuse a quantity off the lot step instead of rounding it down (default True).
     api_key_env, secret_key_env : str
         The environment variables holding the keys (``BYBIT_API_KEY``,
         ``BYBIT_SECRET_KEY``); keys are never read from a file.
     user_stream : UserStreamConfig
         The private stream's settings.
+    symbols, timeout_s, rate_limit, sync_clock, strict_lot_size :
+        As in :class:`~adapters.broker_config.AccountConfig` (none, 10.0, True, False, True).
     """
 
+    config_error = FeedConfigError
+
     category: Category = "spot"
-    rest_url: str = ""
-    ws_url: str = ""
-    testnet: bool = False
-    symbols: tuple[str, ...] = ()
-    timeout_s: float = 10.0
-    recv_window_ms: int = 5000
-    rate_limit: bool = True
-    sync_clock: bool = False
-    strict_lot_size: bool = True
     api_key_env: str = "BYBIT_API_KEY"
     secret_key_env: str = "BYBIT_SECRET_KEY"
     user_stream: UserStreamConfig = msgspec.field(default_factory=UserStreamConfig)
@@ -172,17 +141,4 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             raise FeedConfigError(
                 f"broker.category must be one of {', '.join(CATEGORIES)}, was {self.category!r}"
             )
-        if self.rest_url and not self.rest_url.startswith(("http://", "https://")):
-            raise FeedConfigError(
-                f"broker.rest_url must start with http:// or https://, was {self.rest_url!r}"
-            )
-        if self.ws_url and not self.ws_url.startswith(("ws://", "wss://")):
-            raise FeedConfigError(
-                f"broker.ws_url must start with ws:// or wss://, was {self.ws_url!r}"
-            )
-        if not 0 < self.recv_window_ms <= 60_000:
-            raise FeedConfigError(
-                f"broker.recv_window_ms must be in (0, 60000], was {self.recv_window_ms}"
-            )
-        if not self.timeout_s > 0:
-            raise FeedConfigError(f"broker.timeout_s must be > 0, was {self.timeout_s}")
+        super().__post_init__()

@@ -11,8 +11,8 @@
   :class:`ExecutionMessage`, :class:`PositionMessage`, :class:`WalletMessage`;
   :class:`OpReply` for the answers to our requests) into engine events: an
   :class:`~engine.events.OrderFilled` per new fill, an
-  :class:`~adapters.binance.userstream.OrderUpdate` per status that moves an
-  order forward, and :class:`~adapters.binance.userstream.AccountSnapshot`
+  :class:`~adapters.userstream.OrderUpdate` per status that moves an
+  order forward, and :class:`~adapters.userstream.AccountSnapshot`
   balances/positions (the same sink as Binance's stream);
 - every execution passes an :class:`~engine.broker.ExecutionReportDeduplicator`
   keyed by ``execId`` (with the order's cumulative quantity, ``orderQty -
@@ -50,18 +50,10 @@ from decimal import Decimal, InvalidOperation
 import aiohttp
 import msgspec
 
-from adapters.binance.userstream import AccountSnapshot, OrderUpdate, UserStreamSink
 from adapters.bybit.broker import BybitBroker
 from adapters.bybit.config import UserStreamConfig
-from engine.broker import (
-    Balance,
-    BrokerError,
-    ExecutionReportDeduplicator,
-    OrderAck,
-    OrderNotFoundError,
-    VenuePosition,
-)
-from engine.events import OrderFilled
+from adapters.userstream import AccountSnapshot, PrivateStream, PrivateStreamStats, UserStreamSink
+from engine.broker import Balance, BrokerError, VenuePosition
 from engine.orders import OrderStatus
 
 __all__ = [
@@ -79,8 +71,6 @@ __all__ = [
 
 _log = logging.getLogger("ats.adapters.bybit.userstream")
 
-#: How far back the REST poll looks before the moment the stream went down (ms).
-_POLL_MARGIN_MS = 60_000
 _TOPICS = ("order", "execution", "position", "wallet")
 _MASK_63 = (1 << 63) - 1
 _FIRST = asyncio.FIRST_COMPLETED
@@ -235,31 +225,19 @@ def _decimal(text: str) -> Decimal | None:
         return None
 
 
-class BybitUserStreamStats(msgspec.Struct, kw_only=True):
-    """Counters of one :class:`BybitUserStream`."""
+class BybitUserStreamStats(PrivateStreamStats, kw_only=True):
+    """Counters of one :class:`BybitUserStream` (and refused auths, pings sent, pongs seen)."""
 
-    connects: int = 0
-    disconnects: int = 0
-    connect_failures: int = 0
     auth_failures: int = 0
     pings: int = 0
     pongs: int = 0
-    frames: int = 0
-    bad_frames: int = 0
-    fills: int = 0
-    duplicate_fills: int = 0
-    stale_updates: int = 0
-    polls: int = 0
-    poll_failures: int = 0
-    poll_fills: int = 0
-    connected: bool = False
 
 
 class _RefusedError(Exception):
     """The venue refused our auth or subscribe."""
 
 
-class BybitUserStream:
+class BybitUserStream(PrivateStream):
     """The account's private stream for a :class:`~adapters.bybit.broker.BybitBroker`.
 
     Parameters
@@ -276,6 +254,16 @@ class BybitUserStream:
         Source of the reconnect jitter.
     """
 
+    log = _log
+    poll_task_name = "bybit-private-poll"
+    connect_failed_message = "private stream connect failed"
+    poll_failed_message = "private stream poll failed"
+    poll_errors = (BrokerError, msgspec.ValidationError)
+    start_margin_ms = 60_000  # the first poll looks as far back as after a drop
+    broker: BybitBroker
+    config: UserStreamConfig
+    stats: BybitUserStreamStats
+
     def __init__(
         self,
         broker: BybitBroker,
@@ -285,50 +273,22 @@ class BybitUserStream:
         clock: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
     ) -> None:
-        self.broker = broker
-        self.sink = sink
-        self.config = config if config is not None else broker.bybit.user_stream
-        self.stats = BybitUserStreamStats()
-        self.dedup = ExecutionReportDeduplicator()
-        #: Set while the WebSocket is authenticated, subscribed and caught up.
-        self.connected = asyncio.Event()
-        self._clock = clock
-        self._rng = rng or random.Random()
+        super().__init__(
+            broker,
+            sink,
+            config if config is not None else broker.bybit.user_stream,
+            BybitUserStreamStats(),
+            clock=clock,
+            rng=rng,
+        )
         self._decoder = msgspec.json.Decoder(_Message)
         self._reply_decoder = msgspec.json.Decoder(OpReply)
-        self._venue = broker.config.venue
-        self._type = "spot" if broker.category == "spot" else "swap"
-        self._open: dict[str, str] = {}  # client order id → symbol, of orders seen open
-        self._down_since_ms = int(time.time() * 1000)
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.market_type = "spot" if broker.category == "spot" else "swap"
         self._replies: asyncio.Queue[OpReply] = asyncio.Queue()
         self._ping_count = 0
         self._last_pong = 0.0
 
-    # -- the loop ------------------------------------------------------------------------------
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Keep the stream up until ``stop`` is set; poll REST while it is down."""
-        attempt = 0
-        poller = asyncio.create_task(self._poll_loop(stop), name="bybit-private-poll")
-        try:
-            async with aiohttp.ClientSession() as session:
-                while not stop.is_set():
-                    connected = await self._connection(session, stop)
-                    if stop.is_set():
-                        break
-                    attempt = 0 if connected else attempt + 1
-                    bound = min(
-                        self.config.reconnect_cap_s, self.config.reconnect_base_s * 2**attempt
-                    )
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self._rng.uniform(0.0, bound))
-        finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-            self.connected.clear()
-            self.stats.connected = False
+    # -- the connection ------------------------------------------------------------------------
 
     async def _connection(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> bool:
         """One connection's life; return whether it got as far as subscribed."""
@@ -337,11 +297,7 @@ class BybitUserStream:
         try:
             ws = await asyncio.wait_for(session.ws_connect(url, autoping=True), timeout)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self.stats.connect_failures += 1
-            _log.warning(
-                "private stream connect failed",
-                extra={"fields": {"venue": self._venue, "error": type(exc).__name__}},
-            )
+            self._connect_failed(exc)
             return False
         self._ws = ws
         self._replies = asyncio.Queue()
@@ -359,36 +315,20 @@ class BybitUserStream:
             handshake.result()  # raises _RefusedError when refused
             subscribed = True
             self.stats.connects += 1
-            await self._poll_once()  # catch up before the frames: fills while down, once
-            self.stats.connected = True
-            self.connected.set()
+            await self._caught_up()
             pinger = asyncio.create_task(self._ping(ws), name="bybit-private-ping")
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({stopper, reader}, return_when=_FIRST)
-            stopper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stopper
+            await self._until_stop_or(stop, reader)
         except (_RefusedError, TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self.stats.connect_failures += 1
             if isinstance(exc, _RefusedError):
                 self.stats.auth_failures += 1
-            _log.warning(
-                "private stream refused or timed out",
-                extra={"fields": {"venue": self._venue, "error": type(exc).__name__}},
-            )
+            self._connect_failed(exc, "private stream refused or timed out")
         finally:
             for task in (pinger, reader):
                 if task is not None and not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            if self.connected.is_set():
-                self.stats.disconnects += 1
-                self._down_since_ms = int(time.time() * 1000)
-            self.connected.clear()
-            self.stats.connected = False
-            self._ws = None
-            await ws.close()
+            await self._closed(ws)
         return subscribed
 
     async def _handshake(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -412,13 +352,6 @@ class BybitUserStream:
                 raise _RefusedError(f"{op}: {reply.ret_msg}")
             return
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                self.on_frame(msg.data.encode())
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                return
-
     async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Ping every ``ping_interval_s``; close the connection when pongs stop coming."""
         interval = self.config.ping_interval_s
@@ -438,11 +371,6 @@ class BybitUserStream:
             except (ConnectionResetError, RuntimeError, aiohttp.ClientError):
                 return  # the reader sees the connection end
             self.stats.pings += 1
-
-    async def disconnect(self) -> None:
-        """Close the current connection (it reconnects; tests and resyncs use this)."""
-        if self._ws is not None:
-            await self._ws.close()
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -493,48 +421,31 @@ class BybitUserStream:
                     )
             self.sink.on_account(AccountSnapshot(ts=self._clock(), balances=balances, positions=[]))
 
-    def _unified(self, venue_symbol: str) -> str:
-        found = (self.broker.client.markets_by_id or {}).get(venue_symbol) or []
-        for market in found:
-            if market.get("type") == self._type:
-                return str(market["symbol"])
-        return venue_symbol
-
     def _execution(self, e: ExecutionData, *, polled: bool) -> None:
         if e.execType != "Trade":
             return
         cid = e.orderLinkId or e.orderId
-        symbol = self._unified(e.symbol)
-        last = float(e.execQty)
         order_qty, leaves = _decimal(e.orderQty), _decimal(e.leavesQty)
         cumulative = None
         if order_qty is not None and leaves is not None and e.marketUnit != "quoteCoin":
             cumulative = float(order_qty - leaves)
-        quantity = self.dedup.fill_quantity(cid, e.execId, last, cumulative_quantity=cumulative)
-        if abs(quantity - last) <= 1e-12 * last:
-            quantity = last  # the venue's own number, not a difference of floats
+        quantity = self._new_fill(cid, e.execId, float(e.execQty), cumulative)
         if not quantity > 0:
-            self.stats.duplicate_fills += 1
             return
-        self.stats.fills += 1
         if polled:
             self.stats.poll_fills += 1
-        self.sink.on_fill(
-            OrderFilled(
-                ts=self._clock(),
-                client_order_id=cid,
-                fill_id=fill_number(e.execId),
-                symbol=symbol,
-                venue=self._venue,
-                side=e.side.upper(),
-                quantity=quantity,
-                price=float(e.execPrice),
-                fee=float(e.execFee or 0),
-                fee_currency=e.feeCurrency,
-                liquidity="MAKER" if e.isMaker else "TAKER",
-                leaves_quantity=float(leaves) if leaves is not None else 0.0,
-                trade_id=e.execId,
-            )
+        self._emit_fill(
+            cid,
+            self._unified(e.symbol),
+            fill_number(e.execId),
+            e.execId,
+            e.side,
+            quantity,
+            float(e.execPrice),
+            float(e.execFee or 0),
+            e.feeCurrency,
+            e.isMaker,
+            float(leaves) if leaves is not None else 0.0,
         )
 
     def _order(self, o: OrderData) -> None:
@@ -545,79 +456,11 @@ class BybitUserStream:
         symbol = self._unified(o.symbol)
         self._status_update(cid, symbol, o.orderId, status, float(o.cumExecQty or 0), o.avgPrice)
 
-    def _status_update(
-        self,
-        cid: str,
-        symbol: str,
-        venue_order_id: str,
-        status: OrderStatus,
-        filled: float,
-        average: str | float,
-    ) -> None:
-        if status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-            self._open[cid] = symbol
-        else:
-            self._open.pop(cid, None)
-        if not self.dedup.accept_status(cid, status, filled):
-            self.stats.stale_updates += 1
-            return
-        ack = OrderAck(
-            client_order_id=cid,
-            venue_order_id=venue_order_id,
-            status=status,
-            filled_quantity=filled,
-            average_price=float(average or 0),
-        )
-        self.sink.on_order_update(OrderUpdate(ts=self._clock(), symbol=symbol, ack=ack))
-
     # -- REST fallback -------------------------------------------------------------------------
 
-    async def _poll_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.poll_interval_s)
-            if stop.is_set() or self.connected.is_set():
-                continue
-            await self._poll_once()
-
-    async def _poll_once(self) -> None:
-        """Book the fills and final states the venue has that the stream did not deliver."""
-        self.stats.polls += 1
-        symbols = set(self.broker.config.symbols) | set(self._open.values())
-        since = self._down_since_ms - _POLL_MARGIN_MS
-        try:
-            for symbol in sorted(symbols):
-                rows = await self.broker.fetch_executions(symbol, since)
-                executions = [msgspec.convert(r, ExecutionData) for r in rows]
-                executions.sort(key=lambda e: (int(e.execTime or 0), e.execId))
-                for execution in executions:
-                    self._execution(execution, polled=True)
-            for cid, symbol in list(self._open.items()):
-                await self._poll_order(cid, symbol)
-        except (BrokerError, msgspec.ValidationError) as exc:
-            self.stats.poll_failures += 1
-            _log.warning(
-                "private stream poll failed",
-                extra={"fields": {"venue": self._venue, "error": type(exc).__name__}},
-            )
-
-    async def _poll_order(self, cid: str, symbol: str) -> None:
-        try:
-            order = await self.broker.get_order(cid)
-        except OrderNotFoundError:
-            self._open.pop(cid, None)
-            return
-        # REST keeps no cancel type through ccxt: a venue-ended order polls as CANCELLED
-        self._status_update(
-            cid,
-            symbol,
-            order.venue_order_id,
-            order.status,
-            order.filled_quantity,
-            order.average_price,
-        )
-
-    def track(self, ack: OrderAck, symbol: str) -> None:
-        """Register an order placed through the broker, so the poll follows it while down."""
-        if ack.status in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-            self._open[ack.client_order_id] = symbol
+    async def _poll_fills(self, symbol: str, since_ms: int) -> None:
+        rows = await self.broker.fetch_executions(symbol, since_ms)
+        executions = [msgspec.convert(r, ExecutionData) for r in rows]
+        executions.sort(key=lambda e: (int(e.execTime or 0), e.execId))
+        for execution in executions:
+            self._execution(execution, polled=True)

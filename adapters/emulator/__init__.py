@@ -17,6 +17,7 @@ from __future__ import annotations
 from adapters.emulator.binance import VENUES, BinanceEmulator, BinanceVenue
 from adapters.emulator.book import DepthBook
 from adapters.emulator.bybit import BYBIT_VENUES, BybitEmulator, BybitVenue
+from adapters.emulator.bybit_trading import BybitTrading, BybitTradingConfig, BybitTradingFault
 from adapters.emulator.faults import FaultConfig, FaultConfigError
 from adapters.emulator.recording import EmulatorRecording, load_recording, stream_key
 from adapters.emulator.server import EmulatorError, EmulatorStats, ReplayServer
@@ -27,6 +28,9 @@ __all__ = [
     "BinanceEmulator",
     "BinanceVenue",
     "BybitEmulator",
+    "BybitTrading",
+    "BybitTradingConfig",
+    "BybitTradingFault",
     "BybitVenue",
     "DepthBook",
     "EmulatorError",

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from adapters.emulator.binance_trading_config import ExchangeInfo
 from adapters.emulator.matching_types import OrderRejectedError, OrderRequest, RejectReason
+from adapters.emulator.trading_common import ApiError
 
 __all__ = [
     "ApiError",
@@ -34,16 +35,6 @@ _FUTURES_CID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
-
-
-class ApiError(Exception):
-    """A Binance error answer: ``{"code": code, "msg": msg}`` with an HTTP status."""
-
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-        self.status = status
 
 
 def missing(name: str) -> ApiError:

@@ -66,14 +66,7 @@ Faults (:class:`TradingFault`, deterministic: each counts the requests it matche
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
-import hashlib
-import hmac
-import logging
-import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -101,10 +94,16 @@ from adapters.emulator.book import DepthBook
 from adapters.emulator.matching import (
     AccountChanged,
     ExecutionEvent,
-    MarketKind,
-    MatchingEngine,
     OrderRejectedError,
     UnknownOrderError,
+)
+from adapters.emulator.trading_common import (
+    NONE,
+    SIGNED,
+    USER_STREAM,
+    EmulatedAccount,
+    hmac_hex,
+    same_text,
 )
 
 __all__ = [
@@ -116,33 +115,13 @@ __all__ = [
     "TradingStats",
 ]
 
-_log = logging.getLogger("ats.adapters.emulator")
-
 _RECV_WINDOW_MAX = 60_000
 _encode = msgspec.json.encode
-
-NONE, USER_STREAM, SIGNED = 0, 1, 2
-
-
-class _Fired:
-    __slots__ = ("fault", "seen")
-
-    def __init__(self, fault: TradingFault) -> None:
-        self.fault = fault
-        self.seen = 0
-
-    def matches(self, method: str, name: str) -> bool:
-        f = self.fault
-        if (f.method and f.method != method) or (f.path and f.path != name):
-            return False
-        self.seen += 1
-        return self.seen >= f.at and (f.times == 0 or self.seen < f.at + f.times)
-
 
 Handler = Callable[[dict[str, str]], Any]
 
 
-class BinanceTrading:
+class BinanceTrading(EmulatedAccount):
     """One emulated Binance account (spot or USD-M) behind the signed REST API; see the module.
 
     Parameters
@@ -158,6 +137,11 @@ class BinanceTrading:
         The emulator's replayed book of a venue symbol (``None`` for symbols not replayed).
     """
 
+    auth_error_codes = frozenset({-2014, -2015, -1021, -1022})
+    unrecorded = frozenset({"signature", "timestamp"})
+    config: BinanceTradingConfig
+    stats: TradingStats
+
     def __init__(
         self,
         venue: str,
@@ -167,54 +151,33 @@ class BinanceTrading:
     ) -> None:
         if venue not in DEFAULT_EXCHANGE_INFO:
             raise ValueError(f"trading venue must be binance or binance-usdm, was {venue!r}")
+        config = config if config is not None else BinanceTradingConfig()
+        super().__init__(config, TradingStats())
         self.venue = venue
         self.futures = venue == "binance-usdm"
-        self.config = config = config if config is not None else BinanceTradingConfig()
         if exchange_info is None:
             exchange_info = ExchangeInfo.load(DEFAULT_EXCHANGE_INFO[venue], futures=self.futures)
         if config.symbols:
             exchange_info = exchange_info.subset(config.symbols)
         self.exchange_info = exchange_info
-        self.stats = TradingStats()
-        balances = config.balances or (
-            {"USDT": "100000"} if self.futures else {"USDT": "100000", "BTC": "1"}
-        )
-        maker = config.maker_fee or ("0.0002" if self.futures else "0.001")
-        taker = config.taker_fee or ("0.0005" if self.futures else "0.001")
-        self.engine = MatchingEngine(
+        self.engine = self._engine(
             exchange_info.markets,
-            kind=MarketKind.LINEAR if self.futures else MarketKind.SPOT,
-            balances={a: Decimal(v) for a, v in balances.items()},
-            maker_fee=Decimal(maker),
-            taker_fee=Decimal(taker),
-            leverage=config.leverage,
+            linear=self.futures,
+            linear_taker_fee="0.0005",
             book_of=book_of,
-            on_event=self._on_event,
-            clock_ms=self.now_ms,
             post_only_rejects=True,
             fok_rejects=self.futures,
             order_id_start=config.order_id_start,
             trade_id_start=config.trade_id_start,
         )
-        self._faults = [_Fired(f) for f in config.faults]
         self._cancel_count = 0
         self._cancel_cid = ""
-        self._closing = asyncio.Event()
         #: The listen keys and the user-data-stream connections.
         self.streams = UserDataStreams(
             venue, config.listen_key_ttl_s, self.now_ms, 2 if config.duplicate_user_events else 1
         )
-        #: The last requests' ``(method, endpoint, params)``, signature and timestamp left
-        #: out, newest last (the exact strings clients sent, for tests).
-        self.received: collections.deque[tuple[str, str, dict[str, str]]] = collections.deque(
-            maxlen=1000
-        )
 
     # -- lifecycle and controls ----------------------------------------------------------------
-
-    def now_ms(self) -> int:
-        """The venue's clock in ms (the wall clock plus ``clock_offset_ms``)."""
-        return time.time_ns() // 1_000_000 + self.config.clock_offset_ms
 
     async def start(self) -> None:
         """Start the listen-key expiry watchdog."""
@@ -234,14 +197,6 @@ class BinanceTrading:
     @block_user_streams.setter
     def block_user_streams(self, value: bool) -> None:
         self.streams.blocked = value
-
-    def inject(self, fault: TradingFault) -> None:
-        """Add a fault from now on (its request count starts at 0)."""
-        self._faults.append(_Fired(fault))
-
-    def clear_faults(self) -> None:
-        """Remove every fault."""
-        self._faults.clear()
 
     def is_listen_key(self, name: str) -> bool:
         """Whether ``name`` is a live listen key (``/ws/<name>`` is then a user stream)."""
@@ -300,64 +255,33 @@ class BinanceTrading:
         for method, path, name, security, handler in routes:
             app.router.add_route(method, path, self._endpoint(name, security, handler))
 
-    def _endpoint(self, name: str, security: int, handler: Handler) -> Callable[[web.Request], Any]:
-        async def serve(request: web.Request) -> web.StreamResponse:
-            return await self._serve(request, name, security, handler)
-
-        return serve
-
-    async def _serve(
-        self, request: web.Request, name: str, security: int, handler: Handler
-    ) -> web.StreamResponse:
-        self.stats.requests += 1
-        raw_query = request.rel_url.raw_query_string
-        raw_body = await request.text() if request.can_read_body else ""
+    def _params(
+        self, method: str, raw_query: str, raw_body: str
+    ) -> tuple[dict[str, str], ApiError | None]:
         params = dict(parse_qsl(raw_body, keep_blank_values=True))
         params.update(parse_qsl(raw_query, keep_blank_values=True))
-        self.received.append(
-            (
-                request.method,
-                name,
-                {k: v for k, v in params.items() if k not in ("signature", "timestamp")},
-            )
-        )
-        fault = self._fault(request.method, name)
-        if fault is not None and fault.action != "timeout" and not fault.applied:
-            return self._fault_response(fault)
-        try:
-            if security >= USER_STREAM:
-                self._check_key(request)
-            if security == SIGNED:
-                self._check_signed(params, raw_query, raw_body)
-            result = handler(params)
-        except ApiError as exc:
-            if exc.code in (-2014, -2015, -1021, -1022):
-                self.stats.auth_failures += 1
-            body = {"code": exc.code, "msg": exc.msg}
-            return web.Response(
-                status=exc.status, body=_encode(body), content_type="application/json"
-            )
-        if fault is not None:
-            if fault.action == "timeout":
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), fault.delay_s)
-            else:
-                return self._fault_response(fault)
+        return params, None
+
+    def _check(
+        self,
+        request: web.Request,
+        params: dict[str, str],
+        raw_query: str,
+        raw_body: str,
+        security: int,
+    ) -> None:
+        if security >= USER_STREAM:
+            self._check_key(request)
+        if security == SIGNED:
+            self._check_signed(params, raw_query, raw_body)
+
+    def _error_response(self, exc: ApiError) -> web.Response:
+        body = {"code": exc.code, "msg": exc.msg}
+        return web.Response(status=exc.status, body=_encode(body), content_type="application/json")
+
+    def _response(self, result: Any, security: int) -> web.Response:
         body = result if isinstance(result, bytes) else _encode(result)
         return web.Response(body=body, content_type="application/json")
-
-    def _fault(self, method: str, name: str) -> TradingFault | None:
-        found = None
-        for fired in self._faults:
-            if fired.matches(method, name) and found is None:
-                found = fired.fault
-        if found is not None:
-            self.stats.faults += 1
-            _log.info(
-                "emulator trading fault",
-                extra={"fields": {"action": found.action, "endpoint": name, "method": method}},
-            )
-        return found
 
     def _fault_response(self, fault: TradingFault) -> web.Response:
         if fault.action == "reject":
@@ -396,7 +320,7 @@ class BinanceTrading:
         key = request.headers.get("X-MBX-APIKEY", "")
         if not key:
             raise ApiError(-2014, "API-key format invalid.", 401)
-        if not hmac.compare_digest(key.encode(), self.config.api_key.encode()):
+        if not same_text(key, self.config.api_key):
             raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
 
     def _check_signed(self, params: dict[str, str], raw_query: str, raw_body: str) -> None:
@@ -419,10 +343,8 @@ class BinanceTrading:
             )
         if now - timestamp > recv_window:
             raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
-        expected = hmac.new(
-            self.config.secret_key.encode(), (query + body).encode(), hashlib.sha256
-        ).hexdigest()
-        if not hmac.compare_digest(expected, signature.lower()):
+        expected = hmac_hex(self.config.secret_key, query + body)
+        if not same_text(signature.lower(), expected):
             raise ApiError(-1022, "Signature for this request is not valid.")
 
     # -- endpoints -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from adapters.emulator.matching_types import MarketKind, MarketSpec
+from adapters.emulator.trading_common import AccountSettings, FaultSettings, TradingCounters
 
 __all__ = [
     "DEFAULT_EXCHANGE_INFO",
@@ -37,7 +38,7 @@ DEFAULT_EXCHANGE_INFO: dict[str, Path] = {
 }
 
 
-class TradingFault(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class TradingFault(FaultSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One fault on the trading endpoints; each acts on the matching requests ``at``...
 
     Keys
@@ -49,59 +50,31 @@ class TradingFault(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         ``userTrades``, ``listenKey``...; default ``order``); ``""`` matches every one.
     method : str
         HTTP method matched (default ``POST``); ``""`` matches every one.
-    at : int
-        The first matching request acted on, 1-based (default 1).
-    times : int
-        How many consecutive matching requests (default 1; 0: every one from ``at``).
-    delay_s : float
-        ``timeout``: how long the answer is withheld (default 2.0).
     retry_after_s : int
         ``429``/``418``: the ``Retry-After`` header in seconds (default 1).
     status : int
         ``5xx``: the HTTP status (default 503).
-    applied : bool
-        ``5xx``: the request takes effect before the error (default False).
     code, message :
         ``reject``: the Binance error (default ``-2010``, insufficient balance).
+    at, times, delay_s, applied :
+        As in :class:`~adapters.emulator.trading_common.FaultSettings` (1, 1, 2.0, False).
     """
 
-    action: str
+    actions = ("timeout", "429", "418", "5xx", "reject")
+
     path: str = "order"
     method: str = "POST"
-    at: int = 1
-    times: int = 1
-    delay_s: float = 2.0
     retry_after_s: int = 1
     status: int = 503
-    applied: bool = False
     code: int = -2010
     message: str = "Account has insufficient balance for requested action."
 
-    def __post_init__(self) -> None:
-        if self.action not in ("timeout", "429", "418", "5xx", "reject"):
-            raise ValueError(
-                f"action must be timeout, 429, 418, 5xx or reject, was {self.action!r}"
-            )
-        if self.at < 1 or self.times < 0:
-            raise ValueError(f"at must be >= 1 and times >= 0, were {self.at} and {self.times}")
-        if not 500 <= self.status <= 599:
-            raise ValueError(f"status must be a 5xx status, was {self.status}")
 
-
-def _balances_default() -> dict[str, str]:
-    return {}
-
-
-class BinanceTradingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class BinanceTradingConfig(AccountSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The emulated account and its venue.
 
     Keys
     ----
-    api_key, secret_key : str
-        The credentials requests must carry (emulator-only values).
-    balances : dict[str, str]
-        Starting balances; default spot ``{"USDT": "100000", "BTC": "1"}``, futures
-        ``{"USDT": "100000"}`` (wallet balance).
     maker_fee, taker_fee : str
         Commission rates; default ``""``: spot 0.001/0.001, futures 0.0002/0.0005.
     leverage : int
@@ -110,40 +83,27 @@ class BinanceTradingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
         Serve only these symbols of the exchange information (default: all).
     listen_key_ttl_s : float
         How long a listen key lives after its last keep-alive (default 3600).
-    clock_offset_ms : int
-        The venue's clock runs this far ahead of the local clock (default 0).
     faults : tuple[TradingFault, ...]
         Faults active from the start (more can be injected later).
     duplicate_user_events : bool
         Send every user-data-stream event twice (default False).
     order_id_start, trade_id_start : int
         First venue order id and trade id (defaults 1000 and 5000).
+    api_key, secret_key, balances, clock_offset_ms :
+        As in :class:`~adapters.emulator.trading_common.AccountSettings`.
     """
 
-    api_key: str = "emulator-api-key"
-    secret_key: str = "emulator-secret-key"
-    balances: dict[str, str] = msgspec.field(default_factory=_balances_default)
-    maker_fee: str = ""
-    taker_fee: str = ""
     leverage: int = 20
-    symbols: tuple[str, ...] = ()
     listen_key_ttl_s: float = 3600.0
-    clock_offset_ms: int = 0
     faults: tuple[TradingFault, ...] = ()
     duplicate_user_events: bool = False
     order_id_start: int = 1000
     trade_id_start: int = 5000
 
 
-class TradingStats(msgspec.Struct, kw_only=True):
-    """Counters of the trading endpoints."""
+class TradingStats(TradingCounters, kw_only=True):
+    """Counters of the trading endpoints (and listen keys made, user-stream events sent)."""
 
-    requests: int = 0
-    orders_placed: int = 0
-    orders_rejected: int = 0
-    cancels: int = 0
-    auth_failures: int = 0
-    faults: int = 0
     listen_keys: int = 0
     user_events: int = 0
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from adapters.emulator.trading_common import QueuedSocket
+
 __all__ = ["ListenKeyUnknownError", "UserDataStreams"]
 
 _log = logging.getLogger("ats.adapters.emulator")
@@ -31,22 +33,13 @@ class ListenKeyUnknownError(KeyError):
     """No live listen key of that name (Binance's ``-1125``)."""
 
 
-class _UserSocket:
-    __slots__ = ("queue", "task", "ws")
-
-    def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
-
-
 class _ListenKey:
     __slots__ = ("expires", "key", "sockets")
 
     def __init__(self, key: str, expires: float) -> None:
         self.key = key
         self.expires = expires
-        self.sockets: list[_UserSocket] = []
+        self.sockets: list[QueuedSocket] = []
 
 
 class UserDataStreams:
@@ -165,8 +158,8 @@ class UserDataStreams:
             return web.Response(status=503, text="user data stream unavailable")
         ws = web.WebSocketResponse(compress=False, autoping=True)
         await ws.prepare(request)
-        sock = _UserSocket(ws)
-        sock.task = asyncio.create_task(self._writer(sock))
+        sock = QueuedSocket(ws)
+        sock.start()
         key.sockets.append(sock)
         self.connections += 1
         try:
@@ -176,8 +169,7 @@ class UserDataStreams:
         finally:
             if sock in key.sockets:
                 key.sockets.remove(sock)
-            sock.queue.put_nowait(None)
-            await sock.task
+            await sock.finish()
         return ws
 
     async def drop(self) -> int:
@@ -186,33 +178,16 @@ class UserDataStreams:
         for key in self._keys.values():
             sockets, key.sockets = key.sockets, []
             for sock in sockets:
-                await self._close_socket(sock, WSCloseCode.GOING_AWAY)
+                await sock.close(WSCloseCode.GOING_AWAY)
                 dropped += 1
         return dropped
-
-    @staticmethod
-    async def _writer(sock: _UserSocket) -> None:
-        while True:
-            payload = await sock.queue.get()
-            if payload is None:
-                return
-            try:
-                await sock.ws.send_frame(payload, WSMsgType.TEXT)
-            except (ConnectionResetError, RuntimeError):  # the client is gone
-                return
-
-    @staticmethod
-    async def _close_socket(sock: _UserSocket, code: int) -> None:
-        sock.queue.put_nowait(None)
-        with contextlib.suppress(OSError, TimeoutError, RuntimeError):
-            await asyncio.wait_for(sock.ws.close(code=code), 1.0)
 
     async def _close_key(self, key: _ListenKey, code: int, payload: bytes | None = None) -> None:
         sockets, key.sockets = key.sockets, []
         for sock in sockets:
             if payload is not None:
                 sock.queue.put_nowait(payload)
-            await self._close_socket(sock, code)
+            await sock.close(code)
 
     async def _expire_loop(self) -> None:
         period = max(0.01, min(1.0, self.ttl_s / 10))

@@ -1,7 +1,8 @@
 """A venue-neutral matching engine and trading account for the exchange emulators.
 
-A venue layer (:mod:`adapters.emulator.binance_trading`; Bybit's later) parses
-a request into an :class:`OrderRequest`, calls :class:`MatchingEngine`, and
+A venue layer (:mod:`adapters.emulator.binance_trading`,
+:mod:`adapters.emulator.bybit_trading`) parses a request into an
+:class:`OrderRequest`, calls :class:`MatchingEngine`, and
 formats the :class:`SimOrder`/:class:`Fill` it gets back and the events it is
 sent (:class:`ExecutionEvent`, :class:`AccountChanged`) in its own wire format.
 Everything here is :class:`~decimal.Decimal`: the emulator must be exact, not

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.emulator import EmulatorRecording, load_recording
 from adapters.emulator.binance_trading import ExchangeInfo
-from tests.adapters.binance_broker._support import SPOT, SPOT_INFO, USDM, USDM_INFO
+from tests.adapters.binance_broker._support import SPOT_INFO, USDM_INFO
+from tests.adapters.broker_support import spot_recording, usdm_recording
+
+__all__ = ["spot_recording", "usdm_recording"]
 
 #: The markets most tests trade: the replayed one and a few others.
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
-
-
-@pytest.fixture(scope="session")
-def spot_recording() -> EmulatorRecording:
-    return load_recording(SPOT)
-
-
-@pytest.fixture(scope="session")
-def usdm_recording() -> EmulatorRecording:
-    return load_recording(USDM)
 
 
 @pytest.fixture(scope="session")

@@ -33,19 +33,13 @@ from tests.adapters.binance_broker._support import (
     trading_config,
     venue,
 )
-
-
-def walk(levels: list[list[str]], quantity: Decimal) -> list[tuple[Decimal, Decimal]]:
-    """The taker fills of ``quantity`` against ``levels`` (best first)."""
-    fills, left = [], quantity
-    for price, size in levels:
-        if left <= 0:
-            break
-        take = min(left, Decimal(size))
-        fills.append((Decimal(price), take))
-        left -= take
-    assert left == 0, "the test's quantity exceeds the recorded book"
-    return fills
+from tests.adapters.broker_support import (
+    assert_all_cancelled,
+    assert_found_after_restart,
+    cancel_all_three,
+    restarted_lookup,
+    walk,
+)
 
 
 def test_place_market_buy_when_spot_then_filled_level_by_level_and_balances_exact(
@@ -111,23 +105,15 @@ def test_limit_when_below_market_then_rests_locks_funds_and_cancel_releases_them
 def test_get_order_when_placed_by_an_earlier_session_then_found_by_client_id(
     spot_recording: EmulatorRecording, spot_info: ExchangeInfo
 ) -> None:
-    async def scenario() -> tuple[object, object]:
+    async def scenario() -> tuple[object, list[object]]:
         async with venue(spot_recording, spot_info) as (emu, first):
-            await first.place_order(order("s-1", Side.SELL, OrderType.LIMIT, 0.02, 70000.0))
             config = BrokerConfig(
                 rest_url=emu.rest_url, symbols=("ETH/USDT", SPOT_SYMBOL), rate_limit=False
             )
-            async with BinanceBroker(config, env=ENV) as restarted:
-                found = await restarted.get_order("s-1")
-                with pytest.raises(OrderNotFoundError):
-                    await restarted.get_order("never-sent")
-                open_orders = await restarted.get_open_orders()
-            return found, open_orders
+            placed = order("s-1", Side.SELL, OrderType.LIMIT, 0.02, 70000.0)
+            return await restarted_lookup(first, BinanceBroker(config, env=ENV), placed)
 
-    found, open_orders = uvloop.run(scenario())
-    assert found.client_order_id == "s-1" and found.symbol == SPOT_SYMBOL  # type: ignore[attr-defined]
-    assert (found.side, found.quantity, found.price) == (Side.SELL, 0.02, 70000.0)  # type: ignore[attr-defined]
-    assert [o.client_order_id for o in open_orders] == ["s-1"]  # type: ignore[attr-defined]
+    assert_found_after_restart(*uvloop.run(scenario()))
 
 
 @pytest.mark.parametrize("usdm", [False, True], ids=["spot", "usdm"])
@@ -143,20 +129,11 @@ def test_cancel_all_when_orders_rest_then_each_listed_cancelled_and_none_left(
 
     async def scenario() -> tuple[list[object], list[object], int]:
         async with venue(recording, info, usdm=usdm) as (emu, broker):
-            for i, price in enumerate((59000.0, 59500.0, 60000.0)):
-                await broker.place_order(
-                    order(f"c-{i}", Side.BUY, OrderType.LIMIT, 0.01, price, symbol=symbol)
-                )
-            cancelled = await broker.cancel_all()
-            left = await broker.get_open_orders()
-            assert await broker.cancel_all(symbol) == []  # nothing open: nothing to cancel
+            cancelled, left = await cancel_all_three(broker, order, symbol)
             assert emu.trading is not None
             return cancelled, left, len(emu.trading.engine.orders)
 
-    cancelled, left, placed = uvloop.run(scenario())
-    assert sorted(a.client_order_id for a in cancelled) == ["c-0", "c-1", "c-2"]  # type: ignore[attr-defined]
-    assert {a.status for a in cancelled} == {OrderStatus.CANCELLED}  # type: ignore[attr-defined]
-    assert left == [] and placed == 3
+    assert_all_cancelled(*uvloop.run(scenario()))
 
 
 def test_usdm_when_bought_then_long_position_at_vwap_and_a_sale_reduces_it(

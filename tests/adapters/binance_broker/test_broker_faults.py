@@ -8,7 +8,6 @@ client order id, however many times the connector had to ask.
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 import pytest
@@ -35,19 +34,9 @@ from tests.adapters.binance_broker._support import (
     trading_config,
     venue,
 )
+from tests.adapters.broker_support import Waits
 
 POLICY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=30.0)
-
-
-class _Waits:
-    """A fake ``sleep`` for execute_order: records the waits asked for, yields once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
 
 
 def test_timeout_on_place_when_the_order_landed_then_query_finds_it_and_nothing_is_resent(
@@ -64,7 +53,7 @@ def test_timeout_on_place_when_the_order_landed_then_query_finds_it_and_nothing_
                 broker,
                 order("t-1", Side.BUY, OrderType.LIMIT, 0.01, 60000.0),
                 POLICY,
-                sleep=_Waits(),
+                sleep=Waits(),
                 rng=random.Random(1),
                 on_attempt=attempts.append,
             )
@@ -93,7 +82,7 @@ def test_5xx_on_place_when_not_applied_then_queried_not_found_and_resent_once(
                 broker,
                 order("x-1", Side.BUY, OrderType.MARKET, 0.01),
                 POLICY,
-                sleep=_Waits(),
+                sleep=Waits(),
                 on_attempt=attempts.append,
             )
             assert emu.trading is not None
@@ -118,7 +107,7 @@ def test_5xx_on_place_when_applied_then_the_query_finds_the_fill_and_no_second_o
             broker,
         ):
             ack = await execute_order(
-                broker, order("x-2", Side.BUY, OrderType.MARKET, 0.01), POLICY, sleep=_Waits()
+                broker, order("x-2", Side.BUY, OrderType.MARKET, 0.01), POLICY, sleep=Waits()
             )
             assert emu.trading is not None
             return ack, len(emu.trading.engine.orders)
@@ -132,7 +121,7 @@ def test_429_when_placing_then_rate_limit_error_carries_retry_after_and_the_wait
     spot_recording: EmulatorRecording, spot_info: ExchangeInfo
 ) -> None:
     fault = TradingFault(action="429", retry_after_s=7, times=2)  # the first two sends
-    waits = _Waits()
+    waits = Waits()
 
     async def scenario() -> tuple[RateLimitError, object, int]:
         async with venue(spot_recording, spot_info, trading=trading_config(faults=(fault,))) as (

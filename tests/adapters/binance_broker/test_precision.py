@@ -15,18 +15,14 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvloop
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from adapters.emulator import EmulatorRecording
 from adapters.emulator.binance_trading import ExchangeInfo
-from engine.broker import InvalidOrderError
 from engine.orders import OrderType, Side
 from tests.adapters.binance_broker._support import (
     SPOT_INFO,
@@ -35,10 +31,7 @@ from tests.adapters.binance_broker._support import (
     trading_config,
     venue,
 )
-
-_LOOP_SETTINGS = settings(
-    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+from tests.adapters.broker_support import check_drawn, drawn_orders, refused_locally
 
 
 def _read_filters(path: Path, futures: bool) -> dict[str, dict[str, Decimal]]:
@@ -68,51 +61,6 @@ def _read_filters(path: Path, futures: bool) -> dict[str, dict[str, Decimal]]:
     return out
 
 
-def _expected(f: dict[str, Any], price: float, qty: float) -> tuple[Decimal, Decimal] | str:
-    """The exact wire values, or the start of the local refusal's message."""
-    tick, step = f["tick"], f["step"]
-    q = Decimal(repr(qty))
-    k = (q / step).to_integral_value(ROUND_HALF_EVEN)
-    if abs(q / step - k) > Decimal("1e-9") + k * Decimal("1e-12"):
-        return "below min qty" if q < f["min_qty"] else "not a multiple of lot size"
-    q = k * step
-    if q < f["min_qty"] or q <= 0:
-        return "below min qty"
-    if f["max_qty"] > 0 and q > f["max_qty"]:
-        return "above max qty"
-    p = (Decimal(repr(price)) / tick).to_integral_value(ROUND_HALF_EVEN) * tick
-    if p < f["min_price"] or p <= 0:
-        return "below min price"
-    if f["max_price"] > 0 and p > f["max_price"]:
-        return "above max price"
-    if p * q < f["min_notional"]:
-        return "below min notional"
-    return p, q
-
-
-def _values(data: st.DataObject, f: dict[str, Any]) -> tuple[float, float]:
-    """A float price anywhere in the price range and a quantity on (or off) the lot grid."""
-    tick, step = f["tick"], f["step"]
-    low = max(f["min_price"], tick)
-    high = f["max_price"] if f["max_price"] > 0 else low * 10**6
-    high = min(high, low + tick * 10**8)
-    price = data.draw(st.floats(float(low), float(high), allow_nan=False), label="price")
-    k_low = max(1, int((f["min_qty"] / step).to_integral_value(ROUND_CEILING)))
-    k_high = int((f["max_qty"] / step).to_integral_value(ROUND_FLOOR)) if f["max_qty"] else k_low
-    k = data.draw(st.integers(k_low, max(k_low, min(k_high, k_low + 10**6))), label="steps")
-    off = data.draw(st.sampled_from([0, 0, 0, 0, 3, 5]), label="tenths_off_grid")
-    qty = float((k + Decimal(off) / 10) * step)
-    return price, qty
-
-
-def _plain_at(value: str, unit: Decimal) -> bool:
-    """The wire string is a plain decimal with no more decimals than ``unit`` has."""
-    if "e" in value.lower() or value.startswith(("+", " ")):
-        return False
-    decimals = len(value.split(".", 1)[1]) if "." in value else 0
-    return decimals <= max(0, -unit.normalize().as_tuple().exponent)  # type: ignore[operator]
-
-
 @pytest.mark.parametrize("usdm", [False, True], ids=["spot", "usdm"])
 def test_wire_values_when_random_prices_and_quantities_then_exact_decimals_at_tick_and_step(
     usdm: bool,
@@ -137,35 +85,20 @@ def test_wire_values_when_random_prices_and_quantities_then_exact_decimals_at_ti
             by_id = {m["id"]: s for s, m in broker.client.markets.items()}
             venue_symbols = sorted(s for s in filters if s in by_id)
             assert len(venue_symbols) > (100 if usdm else 1000)
-            loop_results: list[tuple[str, dict[str, Any], float, float]] = []
-
-            @_LOOP_SETTINGS
-            @given(data=st.data())
-            def draw(data: st.DataObject) -> None:
-                vsym = data.draw(st.sampled_from(venue_symbols), label="market")
-                price, qty = _values(data, filters[vsym])
-                loop_results.append((vsym, filters[vsym], price, qty))
-
-            draw()
-            for n, (vsym, f, price, qty) in enumerate(loop_results):
-                expected = _expected(f, price, qty)
-                side = Side.BUY if usdm else Side.SELL  # a spot sell locks the base only
-                sent = order(f"p-{n}", side, OrderType.LIMIT, qty, price, symbol=by_id[vsym])
-                before = len(emu.trading.received)
-                if isinstance(expected, str):
-                    with pytest.raises(InvalidOrderError, match=expected):
-                        await broker.place_order(sent)
-                    assert len(emu.trading.received) == before  # nothing reached the venue
-                    checked["refused"] += 1
-                    continue
-                await broker.place_order(sent)  # the emulator's own filter check passes
-                method, endpoint, params = emu.trading.received[-1]
-                assert (method, endpoint, params["symbol"]) == ("POST", "order", vsym)
-                assert Decimal(params["price"]) == expected[0], (vsym, price, params["price"])
-                assert Decimal(params["quantity"]) == expected[1], (vsym, qty, params["quantity"])
-                assert _plain_at(params["price"], f["tick"]), params["price"]
-                assert _plain_at(params["quantity"], f["step"]), params["quantity"]
-                checked["sent"] += 1
+            drawn = drawn_orders(venue_symbols, filters, span=6, steps_off=0)
+            side = Side.BUY if usdm else Side.SELL  # a spot sell locks the base only
+            checked.update(
+                await check_drawn(
+                    broker,
+                    emu.trading.received,
+                    drawn,
+                    filters,
+                    order,
+                    side=side,
+                    endpoint="order",
+                    qty_param="quantity",
+                )
+            )
 
     uvloop.run(scenario())
     assert checked["sent"] > 0 and checked["refused"] > 0
@@ -195,11 +128,11 @@ def test_place_when_outside_the_market_limits_then_refused_locally_naming_value_
 ) -> None:
     async def scenario() -> int:
         async with venue(spot_recording, spot_info) as (emu, broker):
-            with pytest.raises(InvalidOrderError) as refused:
-                await broker.place_order(order("n-1", Side.BUY, OrderType.LIMIT, qty, price))
-            assert str(refused.value) == message
             assert emu.trading is not None
-            return sum(1 for m, name, _ in emu.trading.received if name == "order")
+            sent = order("n-1", Side.BUY, OrderType.LIMIT, qty, price)
+            refusal, sends = await refused_locally(broker, emu.trading.received, sent, "order")
+            assert refusal == message
+            return sends
 
     assert uvloop.run(scenario()) == 0
 

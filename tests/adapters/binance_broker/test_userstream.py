@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from decimal import Decimal
 
 import aiohttp
@@ -31,16 +30,7 @@ from tests.adapters.binance_broker._support import (
     trading_config,
     venue,
 )
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for ``condition`` (event-driven tests: no fixed sleeps), failing after TIMEOUT_S."""
-    try:
-        async with asyncio.timeout(TIMEOUT_S):
-            while not condition():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
+from tests.adapters.broker_support import until
 
 
 @pytest.mark.parametrize("usdm", [False, True], ids=["spot", "usdm"])

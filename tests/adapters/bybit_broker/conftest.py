@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.emulator import EmulatorRecording, load_recording
 from adapters.emulator.bybit_trading import InstrumentsInfo
-from tests.adapters.bybit_broker._support import INSTRUMENTS, SPOT, USDM
+from tests.adapters.broker_support import spot_recording, usdm_recording
+from tests.adapters.bybit_broker._support import INSTRUMENTS
 
-
-@pytest.fixture(scope="session")
-def spot_recording() -> EmulatorRecording:
-    return load_recording(SPOT)
-
-
-@pytest.fixture(scope="session")
-def usdm_recording() -> EmulatorRecording:
-    return load_recording(USDM)
+__all__ = ["spot_recording", "usdm_recording"]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,13 @@ from adapters.emulator import EmulatorRecording
 from adapters.emulator.bybit_trading import InstrumentsInfo
 from engine.broker import InsufficientFundsError, InvalidOrderError, OrderNotFoundError
 from engine.orders import OrderStatus, OrderType, Side
+from tests.adapters.broker_support import (
+    assert_all_cancelled,
+    assert_found_after_restart,
+    cancel_all_three,
+    restarted_lookup,
+    walk,
+)
 from tests.adapters.bybit_broker._support import (
     ENV,
     LINEAR_SYMBOL,
@@ -26,7 +33,6 @@ from tests.adapters.bybit_broker._support import (
     order,
     trading_config,
     venue,
-    walk,
 )
 
 
@@ -161,23 +167,15 @@ def test_limit_when_below_market_then_rests_open_and_cancel_ends_it(
 def test_get_order_when_placed_by_an_earlier_session_then_found_by_client_id(
     spot_recording: EmulatorRecording, instruments: InstrumentsInfo
 ) -> None:
-    async def scenario() -> tuple[object, object]:
+    async def scenario() -> tuple[object, list[object]]:
         async with venue(spot_recording, instruments) as (emu, first):
-            await first.place_order(order("s-1", Side.SELL, OrderType.LIMIT, 0.02, 70000.0))
             config = BrokerConfig(
                 rest_url=emu.rest_url, symbols=("ETH/USDT", SPOT_SYMBOL), rate_limit=False
             )
-            async with BybitBroker(config, env=ENV) as restarted:
-                found = await restarted.get_order("s-1")
-                with pytest.raises(OrderNotFoundError):
-                    await restarted.get_order("never-sent")
-                open_orders = await restarted.get_open_orders()
-            return found, open_orders
+            placed = order("s-1", Side.SELL, OrderType.LIMIT, 0.02, 70000.0)
+            return await restarted_lookup(first, BybitBroker(config, env=ENV), placed)
 
-    found, open_orders = uvloop.run(scenario())
-    assert found.client_order_id == "s-1" and found.symbol == SPOT_SYMBOL  # type: ignore[attr-defined]
-    assert (found.side, found.quantity, found.price) == (Side.SELL, 0.02, 70000.0)  # type: ignore[attr-defined]
-    assert [o.client_order_id for o in open_orders] == ["s-1"]  # type: ignore[attr-defined]
+    assert_found_after_restart(*uvloop.run(scenario()))
 
 
 @pytest.mark.parametrize("linear", [False, True], ids=["spot", "linear"])
@@ -192,20 +190,11 @@ def test_cancel_all_when_orders_rest_then_each_listed_cancelled_and_none_left(
 
     async def scenario() -> tuple[list[object], list[object], int]:
         async with venue(recording, instruments, linear=linear) as (emu, broker):
-            for i, price in enumerate((59000.0, 59500.0, 60000.0)):
-                await broker.place_order(
-                    order(f"c-{i}", Side.BUY, OrderType.LIMIT, 0.01, price, symbol=symbol)
-                )
-            cancelled = await broker.cancel_all()
-            left = await broker.get_open_orders()
-            assert await broker.cancel_all(symbol) == []  # nothing open: nothing to cancel
+            cancelled, left = await cancel_all_three(broker, order, symbol)
             assert emu.trading is not None
             return cancelled, left, len(emu.trading.engine.orders)
 
-    cancelled, left, placed = uvloop.run(scenario())
-    assert sorted(a.client_order_id for a in cancelled) == ["c-0", "c-1", "c-2"]  # type: ignore[attr-defined]
-    assert {a.status for a in cancelled} == {OrderStatus.CANCELLED}  # type: ignore[attr-defined]
-    assert left == [] and placed == 3
+    assert_all_cancelled(*uvloop.run(scenario()))
 
 
 def test_place_when_below_minimum_then_refused_locally_naming_value_and_limit(

@@ -8,7 +8,6 @@ client order id, however many times the connector had to ask.
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 import pytest
@@ -21,6 +20,7 @@ from adapters.emulator.bybit_trading import BybitTradingFault, InstrumentsInfo
 from engine.broker import AuthenticationError, RateLimitError, RequestTimeoutError
 from engine.orders import OrderStatus, OrderType, Side
 from engine.retry import RetryAttempt, RetryPolicy, execute_order
+from tests.adapters.broker_support import Waits
 from tests.adapters.bybit_broker._support import (
     API_KEY,
     SECRET,
@@ -30,17 +30,6 @@ from tests.adapters.bybit_broker._support import (
 )
 
 POLICY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=30.0)
-
-
-class _Waits:
-    """A fake ``sleep`` for execute_order: records the waits asked for, yields once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
 
 
 def _creates(emu: object) -> int:
@@ -71,7 +60,7 @@ def test_timeout_on_place_when_the_order_landed_then_found_by_link_id_and_not_re
                 broker,
                 order("t-1", Side.BUY, OrderType.LIMIT, 0.01, 60000.0, symbol=symbol),
                 POLICY,
-                sleep=_Waits(),
+                sleep=Waits(),
                 rng=random.Random(1),
                 on_attempt=attempts.append,
             )
@@ -88,7 +77,7 @@ def test_rate_limit_when_refused_then_rate_limit_error_with_the_venue_wait_and_b
     spot_recording: EmulatorRecording, instruments: InstrumentsInfo
 ) -> None:
     fault = BybitTradingFault(action="rate_limit", reset_ms=1500)
-    waits = _Waits()
+    waits = Waits()
 
     async def scenario() -> tuple[RateLimitError, object, int, int]:
         async with venue(spot_recording, instruments) as (emu, broker):
@@ -144,7 +133,7 @@ def test_gateway_error_on_place_when_outcome_unknown_then_queried_and_one_order(
                 broker,
                 order("g-1", Side.BUY, OrderType.LIMIT, 0.01, 60000.0),
                 POLICY,
-                sleep=_Waits(),
+                sleep=Waits(),
                 rng=random.Random(3),
                 on_attempt=attempts.append,
             )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 
 import pytest
 import uvloop
@@ -25,6 +24,7 @@ from adapters.emulator import EmulatorRecording
 from adapters.emulator.bybit_trading import BybitTradingFault, InstrumentsInfo
 from engine.broker import AuthenticationError, BrokerError
 from engine.orders import OrderType, Side
+from tests.adapters.broker_support import assert_never_shown, captured_texts
 from tests.adapters.bybit_broker._support import (
     API_KEY,
     SECRET,
@@ -89,11 +89,5 @@ def test_session_when_everything_logged_at_debug_then_no_key_or_secret_anywhere(
     fills = uvloop.run(scenario())
     assert fills == 4 and len(errors) == 6  # every path ran (the timed-out order filled)
     assert any("error sign! origin_string[" in str(e) for e in errors)  # the echo was seen
-    out = capsys.readouterr()
-    texts = [r.getMessage() for r in caplog.records] + [caplog.text, out.out, out.err, *reprs]
-    texts += ["".join(traceback.format_exception(e)) for e in errors]
-    texts += [str(e) + repr(e) for e in errors]
-    assert any("X-BAPI-API-KEY" in t for t in texts), "ccxt's debug log was not captured"
-    for text in texts:
-        assert SECRET not in text
-        assert API_KEY not in text
+    texts = captured_texts(caplog, capsys, reprs, errors)
+    assert_never_shown(texts, "X-BAPI-API-KEY", SECRET, API_KEY)

@@ -9,7 +9,6 @@ it while the stream was down.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 import uvloop
@@ -19,6 +18,7 @@ from adapters.bybit.userstream import BybitUserStream, fill_number
 from adapters.emulator import EmulatorRecording
 from adapters.emulator.bybit_trading import InstrumentsInfo
 from engine.orders import OrderStatus, OrderType, Side
+from tests.adapters.broker_support import until
 from tests.adapters.bybit_broker._support import (
     API_KEY,
     LINEAR_SYMBOL,
@@ -30,14 +30,6 @@ from tests.adapters.bybit_broker._support import (
     trading_config,
     venue,
 )
-
-
-async def _until(check: Callable[[], bool]) -> None:
-    async def poll() -> None:
-        while not check():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), TIMEOUT_S)
 
 
 @pytest.mark.parametrize("linear", [False, True], ids=["spot", "linear"])
@@ -62,7 +54,7 @@ def test_fill_when_streamed_twice_then_booked_once_with_the_venue_exec_id(
             task = asyncio.create_task(stream.run(stop))
             await asyncio.wait_for(stream.connected.wait(), TIMEOUT_S)
             await broker.place_order(order("u-1", Side.BUY, OrderType.MARKET, 0.3, symbol=symbol))
-            await _until(lambda: any(u.ack.status is OrderStatus.FILLED for u in sink.updates))
+            await until(lambda: any(u.ack.status is OrderStatus.FILLED for u in sink.updates))
             await asyncio.sleep(0.05)  # let any late duplicate arrive
             rows = await broker.fetch_executions(symbol)
             stop.set()
@@ -91,14 +83,14 @@ def test_fill_when_made_while_the_stream_was_down_then_booked_once_by_the_rest_p
             task = asyncio.create_task(stream.run(stop))
             await asyncio.wait_for(stream.connected.wait(), TIMEOUT_S)
             await broker.place_order(order("d-1", Side.BUY, OrderType.MARKET, 0.01))
-            await _until(lambda: len(sink.fills) == 1)
+            await until(lambda: len(sink.fills) == 1)
             emu.trading.block_private_streams = True  # down, and it cannot come back
             await emu.trading.drop_private_streams()
-            await _until(lambda: not stream.connected.is_set())
+            await until(lambda: not stream.connected.is_set())
             await broker.place_order(order("d-2", Side.SELL, OrderType.MARKET, 0.02))
-            await _until(lambda: stream.stats.poll_fills >= 1)
+            await until(lambda: stream.stats.poll_fills >= 1)
             emu.trading.block_private_streams = False
-            await _until(lambda: stream.stats.connects == 2)  # reconnected, caught up
+            await until(lambda: stream.stats.connects == 2)  # reconnected, caught up
             await asyncio.sleep(0.1)  # a poll on reconnect and any late frame
             rows = await broker.fetch_executions(SPOT_SYMBOL)
             stop.set()
@@ -124,7 +116,7 @@ def test_auth_when_secret_wrong_then_refused_never_connected_and_retried(
             broker._credentials._secret = SECRET + "x"  # the stream signs with a bad secret
             stream = BybitUserStream(broker, sink)
             task = asyncio.create_task(stream.run(stop))
-            await _until(lambda: stream.stats.auth_failures >= 2)
+            await until(lambda: stream.stats.auth_failures >= 2)
             stop.set()
             await task
             return stream, emu.trading.stats.auth_failures
@@ -143,7 +135,7 @@ def test_ping_when_interval_passes_then_sent_and_the_venue_pongs(
             sink, stop = Sink(), asyncio.Event()
             stream = BybitUserStream(broker, sink, UserStreamConfig(ping_interval_s=0.02))
             task = asyncio.create_task(stream.run(stop))
-            await _until(lambda: stream.stats.pongs >= 3)
+            await until(lambda: stream.stats.pongs >= 3)
             stop.set()
             await task
             return stream
@@ -163,9 +155,9 @@ def test_pongs_when_they_stop_then_the_connection_is_made_again(
             config = UserStreamConfig(ping_interval_s=0.02, reconnect_base_s=0.01)
             stream = BybitUserStream(broker, sink, config)
             task = asyncio.create_task(stream.run(stop))
-            await _until(lambda: stream.stats.pongs >= 1)
+            await until(lambda: stream.stats.pongs >= 1)
             emu.trading.answer_pings = False  # the venue goes silent
-            await _until(lambda: stream.stats.connects >= 2)
+            await until(lambda: stream.stats.connects >= 2)
             stop.set()
             await task
             return stream
