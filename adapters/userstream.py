@@ -161,6 +161,9 @@ class PrivateStream:
         #: about when the stream was made (earlier ones are start-up reconciliation's).
         self._down_since_ms = int(time.time() * 1000) - self.start_margin_ms
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        #: Called after every successful reconnect, once its REST catch-up is done (the
+        #: composition root points it at :meth:`engine.reconcile.Reconciler.request`).
+        self.on_reconnected: Callable[[], object] | None = None
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -203,10 +206,16 @@ class PrivateStream:
         )
 
     async def _caught_up(self) -> None:
-        """Poll once before reading (fills made while down, booked once), then be connected."""
+        """Poll once before reading (fills made while down, booked once), then be connected.
+
+        After a *re*connect (not the first connection) :attr:`on_reconnected` is
+        called once the poll is done: the composition root reconciles there.
+        """
         await self._poll_once()
         self.stats.connected = True
         self.connected.set()
+        if self.stats.connects > 1 and self.on_reconnected is not None:
+            self.on_reconnected()
 
     @staticmethod
     async def _until_stop_or(stop: asyncio.Event, reader: asyncio.Task[None]) -> None:
@@ -279,6 +288,7 @@ class PrivateStream:
         fee_currency: str,
         maker: bool,
         leaves: float,
+        cumulative: float | None = None,
     ) -> None:
         self.stats.fills += 1
         self.sink.on_fill(
@@ -296,6 +306,7 @@ class PrivateStream:
                 liquidity="MAKER" if maker else "TAKER",
                 leaves_quantity=leaves,
                 trade_id=trade_id,
+                cumulative_quantity=cumulative,
             )
         )
 

@@ -21,6 +21,10 @@ Commands
 ``ats order place|list|cancel --venue V ...``, ``ats balance --venue V``
     An operator's orders through the risk checks to a venue's connector (see
     :mod:`api.order_cmd`).
+``ats run --mode paper|live --venue V --symbols S[,S] [--duration S] [--json]``
+    The live feed, a strategy and the simulated venue (:mod:`api.paper_cmd`) or
+    the venue's real connector, private stream and reconciliation
+    (:mod:`api.live_cmd`).
 ``ats kill [--pidfile PATH]``
     Trigger the kill switch of the engine that holds the pid file (SIGUSR1; see
     :mod:`api.control`).
@@ -46,7 +50,7 @@ from adapters.binance import SpotMarketDataDecoder
 from adapters.binance.errors import FeedConfigError
 from adapters.paper import SimulatedVenue
 from adapters.replay import RecordingError, RecordingReader
-from api import backtest_cmd, emulator_cmd, order_cmd, paper_cmd, replay_cmd
+from api import backtest_cmd, emulator_cmd, live_cmd, order_cmd, paper_cmd, replay_cmd
 from api.control import DEFAULT_PIDFILE, ControlChannel, ControlError, paced, send_kill
 from engine.book import BookOverflowError
 from engine.clock import SimulatedClock
@@ -391,11 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if config.engine.mode == TradingMode.PAPER:
             return paper_cmd.run_paper(config, args)
-        if config.engine.mode != TradingMode.BACKTEST:
-            raise UsageError(
-                f"engine.mode '{config.engine.mode}' needs a broker adapter, which this build "
-                "does not have yet; use --mode paper or backtest"
-            )
+        if config.engine.mode == TradingMode.LIVE:
+            return live_cmd.run_live(config, args)
         return _replay(config, args)
     except (
         ConfigError,

@@ -37,6 +37,7 @@ from engine.config import Config
 from engine.engine import TradingEngine
 from engine.events import RiskAlert
 from engine.instruments import InstrumentRegistry, default_instruments
+from engine.state import EngineState
 from engine.strategies import STRATEGIES
 
 __all__ = ["PAPER_VENUES", "add_options", "run_paper"]
@@ -70,6 +71,9 @@ def _instruments(symbols: list[str]) -> InstrumentRegistry:
 class PaperSession:
     """Engine + simulated venue + live feed, wired; :meth:`run` drives them."""
 
+    #: The ``mode`` of the summary (live mode's session subclasses this one).
+    mode = "paper"
+
     def __init__(self, config: Config, venue: str, symbols: list[str]) -> None:
         if venue not in PAPER_VENUES:
             raise PaperUsageError(
@@ -92,11 +96,19 @@ class PaperSession:
             self.engine.markets, self.engine, self.engine, config.paper, self.clock
         )
         self.engine.set_gateway(self.venue)
+        self._make_feed(venue, urls, market, self.venue)
+        self.started = 0.0
+        self.elapsed_s = 0.0
+        self._final: dict[str, tuple[bool, float, float]] = {}
+        self._final_stats: Any = None
+
+    def _make_feed(self, venue: str, urls: Any, market: str, sink: Any) -> None:
+        """Build the venue's decoder and feed for the engine's markets; ``sink`` gets the data."""
         by_venue_symbol = {m.instrument.venue_symbol: m for m in self.engine.markets.values()}
         self.decoder: Any
         self.feed: Any
         if venue.startswith("bybit"):
-            self.decoder = BybitMarketDataDecoder(by_venue_symbol, self.venue, category=market)  # type: ignore[arg-type]
+            self.decoder = BybitMarketDataDecoder(by_venue_symbol, sink, category=market)  # type: ignore[arg-type]
             self.feed = BybitFeed(
                 self.decoder,
                 list(by_venue_symbol),
@@ -104,17 +116,19 @@ class PaperSession:
                 on_alert=self._alert,
             )
         else:
-            self.decoder = BinanceMarketDataDecoder(by_venue_symbol, self.venue, market=market)  # type: ignore[arg-type]
+            self.decoder = BinanceMarketDataDecoder(by_venue_symbol, sink, market=market)  # type: ignore[arg-type]
             self.feed = BinanceFeed(
                 self.decoder,
                 list(by_venue_symbol),
                 FeedConfig(ws_url=urls.ws_url, rest_url=urls.rest_url, market=market),  # type: ignore[arg-type]
                 on_alert=self._alert,
             )
-        self.started = 0.0
-        self.elapsed_s = 0.0
-        self._final: dict[str, tuple[bool, float, float]] = {}
-        self._final_stats: Any = None
+
+    async def _before_feed(self, stop: asyncio.Event) -> None:
+        """Run before the engine starts and the feed connects (live mode reconciles here)."""
+
+    async def _after_feed(self) -> None:
+        """Run once the feed has ended, before the engine stops (live mode closes the venue)."""
 
     def _books(self) -> dict[str, tuple[bool, float, float]]:
         out = {}
@@ -143,10 +157,13 @@ class PaperSession:
         if duration_s is not None:
             loop.call_later(duration_s, end)
         self.decoder.warm_up()
-        self.engine.start()
-        self.started = time.perf_counter()
-        printer = asyncio.create_task(self._status(stop, status)) if status is not None else None
+        printer: asyncio.Task[None] | None = None
         try:
+            await self._before_feed(stop)
+            self.engine.start()
+            self.started = time.perf_counter()
+            if status is not None:
+                printer = asyncio.create_task(self._status(stop, status))
             await self.feed.run(stop)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -154,8 +171,13 @@ class PaperSession:
             if printer is not None:
                 printer.cancel()
                 await asyncio.gather(printer, return_exceptions=True)
-            self.elapsed_s = time.perf_counter() - self.started
-            self.engine.stop("end of paper session")
+            if self.started:
+                self.elapsed_s = time.perf_counter() - self.started
+            try:
+                await self._after_feed()
+            finally:
+                if self.engine.state.state is not EngineState.STOPPED:
+                    self.engine.stop(f"end of {self.mode} session")
 
     async def _status(self, stop: asyncio.Event, out: TextIO) -> None:
         while not stop.is_set():
@@ -192,7 +214,7 @@ class PaperSession:
                 "final_best_ask": _num(ask),
             }
         out: dict[str, Any] = {
-            "mode": "paper",
+            "mode": self.mode,
             "symbols": symbols,
             "feed": self.feed.summary(),
             "elapsed_s": self.elapsed_s,

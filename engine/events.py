@@ -169,6 +169,9 @@ class OrderFilled(Event, frozen=True, gc=False, kw_only=True):
     liquidity: str
     leaves_quantity: float
     trade_id: str = ""
+    #: The order's filled quantity after this fill, when the venue says it (a venue stream);
+    #: with ``trade_id`` the key that keeps a fill seen twice from being booked twice.
+    cumulative_quantity: float | None = None
 
 
 class OrderCancelled(Event, frozen=True, gc=False, kw_only=True):

@@ -404,6 +404,7 @@ class BinanceUserStream(PrivateStream):
                     commission_asset,
                     maker,
                     self._leaves(cid, cumulative_quantity),
+                    cumulative_quantity,
                 )
         status = _STATUS.get(status_text)
         if status is not None:

@@ -446,6 +446,7 @@ class BybitUserStream(PrivateStream):
             e.feeCurrency,
             e.isMaker,
             float(leaves) if leaves is not None else 0.0,
+            cumulative,
         )
 
     def _order(self, o: OrderData) -> None:

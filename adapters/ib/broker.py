@@ -62,6 +62,7 @@ from adapters.ib.config import IbAccount, IbConfig
 from adapters.ib.contracts import (
     ContractIndex,
     IbContractSpec,
+    foreign_symbol,
     qualified_spec,
     spec_from_instrument,
 )
@@ -74,7 +75,7 @@ from adapters.ib.errors import (
     IbReadOnlyError,
     error_for_code,
 )
-from adapters.ib.execution import ExecutionTracker, IbFill
+from adapters.ib.execution import ExecutionTracker, IbFill, finite, to_ns
 from adapters.ib.orders import build_ib_order
 from engine.broker import (
     Balance,
@@ -85,13 +86,14 @@ from engine.broker import (
     OrderAck,
     OrderNotFoundError,
     RequestTimeoutError,
+    VenueFill,
     VenueOrder,
     VenuePosition,
 )
 from engine.clock import Clock, WallClock
 from engine.instruments import Instrument, InstrumentRegistry, UnknownSymbolError
 from engine.log import get_logger, log_event
-from engine.orders import Order, OrderStatus
+from engine.orders import Order, OrderStatus, Side
 from engine.protocols import ExecutionReportSink
 
 __all__ = ["IbBroker"]
@@ -137,6 +139,7 @@ class IbBroker:
         ib: IB | None = None,
         reports: ExecutionReportSink | None = None,
         fill_listener: Callable[[IbFill], object] | None = None,
+        on_reconnected: Callable[[], object] | None = None,
         known_exec_ids: Iterable[str] = (),
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -144,6 +147,9 @@ class IbBroker:
     ) -> None:
         self.config = config
         self.venue = config.venue
+        #: Called after every successful reconnect (the executions resync done): the
+        #: composition root points it at ``Reconciler.request``.
+        self.on_reconnected = on_reconnected
         self._instruments = instruments
         self._account = IbAccount() if account is None else account
         self._account_id = self._account.value
@@ -404,6 +410,8 @@ class IbBroker:
                 continue
             self.reconnects += 1
             log_event(_log, logging.INFO, "reconnected to TWS", failed_attempts=failures)
+            if self.on_reconnected is not None:
+                self.on_reconnected()
             return
 
     async def _resync(self) -> None:
@@ -657,6 +665,49 @@ class IbBroker:
         return acks
 
     # -- account ---------------------------------------------------------------------------------
+
+    async def get_recent_fills(self, since_ns: int, symbol: str | None = None) -> list[VenueFill]:
+        """Return our executions since ``since_ns`` (of ``symbol``, or all), oldest first.
+
+        Asks TWS for the day's executions (``reqExecutionsAsync``), then maps
+        ib_insync's fills (each execution with its commission report merged):
+        ``trade_id`` is IB's ``execId``, the client order id our ``orderRef``;
+        executions of other clients' or manual orders (no ``orderRef``) keep
+        IB's permanent order id only.
+        """
+        self._require_connected()
+        try:
+            await asyncio.wait_for(self._ib.reqExecutionsAsync(), self.config.request_timeout_s)
+            await asyncio.sleep(0)  # let the commission reports that follow be merged in
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"no executions within {self.config.request_timeout_s} s"
+            ) from None
+        out = []
+        for fill in self._ib.fills():  # the executions with their commission reports merged
+            execution = fill.execution
+            ts = to_ns(execution.time)
+            unified = self._index.symbol_for(fill.contract) or foreign_symbol(fill.contract)
+            if ts < since_ns or (symbol is not None and unified != symbol):
+                continue
+            report = fill.commissionReport
+            out.append(
+                VenueFill(
+                    trade_id=execution.execId,
+                    client_order_id=client_order_id_of(execution.orderRef, execution.permId),
+                    symbol=unified,
+                    side=Side.BUY if execution.side == "BOT" else Side.SELL,
+                    quantity=float(execution.shares),
+                    price=float(execution.price),
+                    fee=finite(report.commission),
+                    fee_currency=report.currency or "",
+                    liquidity={1: "maker", 2: "taker"}.get(execution.lastLiquidity, ""),
+                    ts=ts,
+                    venue_order_id=str(execution.permId),
+                )
+            )
+        out.sort(key=lambda f: (f.ts, f.trade_id))
+        return out
 
     async def get_positions(self) -> list[VenuePosition]:
         """Return every non-zero position of the account (see :mod:`adapters.ib.account`)."""

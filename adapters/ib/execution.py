@@ -80,7 +80,8 @@ def finite(value: float) -> float:
     return value if math.isfinite(value) and abs(value) < _UNSET else 0.0
 
 
-def _ns(moment: datetime) -> int:
+def to_ns(moment: datetime) -> int:
+    """Epoch nanoseconds of an IB time (naive times are UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - _EPOCH
@@ -318,7 +319,15 @@ class ExecutionTracker:
         if self._reports is not None:
             try:
                 self._reports.on_fill(
-                    cid, quantity, execution.price, fee, liquidity, self._clock.now_ns()
+                    cid,
+                    quantity,
+                    execution.price,
+                    fee,
+                    liquidity,
+                    self._clock.now_ns(),
+                    trade_id=exec_id,
+                    fee_currency=report.currency or "",
+                    cumulative_quantity=cumulative,
                 )
             except Exception as exc:
                 self._failed("fill", exc)
@@ -336,7 +345,7 @@ class ExecutionTracker:
                         fee_currency=report.currency,
                         liquidity=liquidity,
                         realized_pnl=finite(report.realizedPNL),
-                        ts_event=_ns(execution.time),
+                        ts_event=to_ns(execution.time),
                     )
                 )
             except Exception as exc:

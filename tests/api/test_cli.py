@@ -178,10 +178,10 @@ def test_run_when_mode_paper_without_symbols_then_clear_error_not_a_silent_backt
     assert "--symbols is required in paper mode" in result.stderr
 
 
-def test_run_when_mode_live_then_clear_error() -> None:
+def test_run_when_mode_live_without_symbols_then_clear_error() -> None:
     result = _ats("run", "--mode", "live")
     assert result.returncode == 2
-    assert "live" in result.stderr and "broker adapter" in result.stderr
+    assert "--symbols is required in live mode" in result.stderr
 
 
 def test_version_prints_package_version() -> None:

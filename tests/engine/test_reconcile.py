@@ -820,7 +820,12 @@ def test_ib_when_restarted_with_an_open_order_of_the_previous_run_then_adopted_o
     report = seen["report"]
     adopted = second.engine.execution.orders[cid]
     assert report.adopted == (cid,)
-    assert report.fills_inferred == 1  # the previous run booked them, this engine had not
+    # the previous run booked the fill, this engine had not: booked from IB's executions,
+    # under IB's execId (not inferred)
+    assert report.fill_history and (report.fills_booked, report.fills_inferred) == (1, 0)
+    assert [f.trade_id for f in fills_of(second.engine)] == [
+        execution.execId for _, execution, _ in second.tws.executions
+    ]
     assert adopted.filled_quantity == 40.0 and adopted.strategy == ADOPTED_STRATEGY
     assert second.engine.portfolio.positions["AAPL/USD"].quantity == 40.0
     assert report.position_mismatches == ()

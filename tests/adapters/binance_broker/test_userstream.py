@@ -65,6 +65,12 @@ def test_fill_when_every_event_is_sent_twice_then_booked_once_with_its_trade_id(
     assert [f.trade_id for f in sink.fills] == [str(t) for t, _ in venue_fills]
     assert {f.client_order_id for f in sink.fills} == {"d-1"}
     assert all(f.liquidity == "TAKER" and f.symbol == symbol for f in sink.fills)
+    # each fill carries the order's cumulative quantity (the stream's "z"), the second key
+    # that keeps a fill seen by reconciliation and again on the stream from being booked twice
+    running = 0.0
+    for f in sink.fills:
+        running += f.quantity
+        assert f.cumulative_quantity == pytest.approx(running, abs=1e-12)
     assert stream.stats.duplicate_fills == len(venue_fills)
     assert [u.ack.status for u in sink.updates] == [OrderStatus.ACCEPTED, OrderStatus.FILLED]
     assert sink.updates[-1].ack.filled_quantity == 0.3

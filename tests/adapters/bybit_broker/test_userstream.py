@@ -67,6 +67,9 @@ def test_fill_when_streamed_twice_then_booked_once_with_the_venue_exec_id(
     assert {f.fill_id for f in sink.fills} == {fill_number(str(r["execId"])) for r in rows}
     assert sum(f.quantity for f in sink.fills) == pytest.approx(0.3, abs=1e-12)
     assert all(f.client_order_id == "u-1" and f.symbol == symbol for f in sink.fills)
+    # each fill carries the order's cumulative quantity (orderQty - leavesQty)
+    assert max(f.cumulative_quantity or 0.0 for f in sink.fills) == pytest.approx(0.3, abs=1e-12)
+    assert all(f.cumulative_quantity is not None for f in sink.fills)
     assert [u.ack.status for u in sink.updates] == [OrderStatus.ACCEPTED, OrderStatus.FILLED]
     assert stream.stats.duplicate_fills >= len(rows)  # every streamed copy was dropped
     assert sink.accounts, "wallet (and position) updates arrive too"

@@ -167,6 +167,8 @@ class EngineOrdersSink:
         self.orders: dict[str, Order] = {}
         self.events: list[tuple[Any, ...]] = []
         self.errors: list[BaseException] = []
+        #: ``(trade_id, fee_currency, cumulative_quantity)`` of every fill reported.
+        self.fill_keys: list[tuple[str, str, float | None]] = []
 
     def track(self, order: Order) -> Order:
         self.orders[order.client_order_id] = order
@@ -211,7 +213,12 @@ class EngineOrdersSink:
         fee: float,
         liquidity: str,
         ts: int,
+        *,
+        trade_id: str = "",
+        fee_currency: str = "",
+        cumulative_quantity: float | None = None,
     ) -> None:
+        self.fill_keys.append((trade_id, fee_currency, cumulative_quantity))
         self._apply(
             ("fill", client_order_id, quantity, price, fee, liquidity),
             lambda o: o.record_fill(quantity, price, ts),
