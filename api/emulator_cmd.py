@@ -29,8 +29,21 @@ run and printed as two more exports (emulator-only values, not real keys)::
 A venue with no ``[venues]`` key in the configuration (COIN-M today) gets its
 URLs as a comment line instead of exports. The Bybit venues (a Binance recording
 served in Bybit's v5 public format, see :mod:`adapters.emulator.bybit`: USD-M for
-``bybit-linear``, spot for ``bybit-spot``) serve no REST, so only
-``ATS_VENUES__BYBIT__WS_URL`` is exported.
+``bybit-linear``, spot for ``bybit-spot``) also serve Bybit's signed v5 trading
+API and private stream (:mod:`adapters.emulator.bybit_trading`), with
+``BYBIT_API_KEY`` / ``BYBIT_SECRET_KEY`` exports.
+
+Trading faults (deterministic): ``--trade-fault SPEC``, repeatable, where SPEC
+is the fault's action and optional ``key=value`` settings separated by commas
+(the keys of :class:`adapters.emulator.binance_trading_config.TradingFault` and
+:class:`adapters.emulator.bybit_trading_config.BybitTradingFault`; by default a
+fault acts once, on the new-order endpoint)::
+
+    --trade-fault timeout,delay_s=3              # the order is taken, the answer withheld
+    --trade-fault 429,times=2,retry_after_s=2    # Binance: timeout, 429, 418, 5xx, reject
+    --trade-fault rate_limit,reset_ms=500        # Bybit: timeout, rate_limit, 403, 5xx, reject
+    --trade-fault 5xx,status=502,applied=true    # the order took effect, then the error
+    --trade-fault reject,path=openOrders,method=GET,code=-1003,message="Too many requests"
 """
 
 from __future__ import annotations
@@ -57,6 +70,8 @@ from adapters.emulator import (
     load_recording,
 )
 from adapters.emulator.binance_trading import BinanceTradingConfig
+from adapters.emulator.binance_trading_config import TradingFault
+from adapters.emulator.bybit_trading_config import BybitTradingConfig, BybitTradingFault
 from adapters.replay import RecordingError
 from engine.config import ENV_PREFIX, VenuesConfig
 
@@ -100,6 +115,17 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--stall-after", type=int, default=0, metavar="N", help="go silent after N frames (once)"
     )
     f.add_argument("--stall-s", type=float, default=5.0, metavar="S", help="stall length (5 s)")
+    t = p.add_argument_group("trading faults (signed REST API)")
+    t.add_argument(
+        "--trade-fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="ACTION[,key=value...]: Binance timeout|429|418|5xx|reject, Bybit "
+        "timeout|rate_limit|403|5xx|reject; keys path (default the new-order endpoint), "
+        "method, at, times, delay_s, status, applied, code, message, retry_after_s, "
+        "reset_ms (repeatable)",
+    )
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -124,26 +150,65 @@ def env_lines(venue: str, ws_url: str, rest_url: str) -> list[str]:
     if key not in VenuesConfig.__struct_fields__:
         return [f"# no [venues.{key}] in the configuration: ws_url={ws_url} rest_url={rest_url}"]
     prefix = f"{ENV_PREFIX}VENUES__{key.upper()}__"
-    if venue in BYBIT_VENUES:
-        return [f"export {prefix}WS_URL={ws_url}", "# the Bybit emulator serves no REST"]
     return [f"export {prefix}WS_URL={ws_url}", f"export {prefix}REST_URL={rest_url}"]
 
 
-def trading_env_lines(trading: BinanceTradingConfig | None, rest_url: str) -> list[str]:
+def trading_env_lines(
+    trading: BinanceTradingConfig | BybitTradingConfig | None, rest_url: str
+) -> list[str]:
     """The credentials of the emulated trading account, as exports (none without trading).
 
     Examples
     --------
     >>> trading_env_lines(BinanceTradingConfig(api_key="k", secret_key="s"), "http://h:1")[:2]
     ['export BINANCE_API_KEY=k', 'export BINANCE_SECRET_KEY=s']
+    >>> trading_env_lines(BybitTradingConfig(api_key="k", secret_key="s"), "http://h:1")[:2]
+    ['export BYBIT_API_KEY=k', 'export BYBIT_SECRET_KEY=s']
     """
     if trading is None:
         return []
+    if isinstance(trading, BybitTradingConfig):
+        return [
+            f"export BYBIT_API_KEY={trading.api_key}",
+            f"export BYBIT_SECRET_KEY={trading.secret_key}",
+            f"# signed v5 REST trading at {rest_url}, private stream at ws://.../v5/private",
+        ]
     return [
         f"export BINANCE_API_KEY={trading.api_key}",
         f"export BINANCE_SECRET_KEY={trading.secret_key}",
         f"# signed REST trading at {rest_url}, user data stream at ws://.../ws/<listenKey>",
     ]
+
+
+def trade_faults(
+    specs: Sequence[str], bybit: bool
+) -> tuple[TradingFault, ...] | tuple[BybitTradingFault, ...]:
+    """Parse ``--trade-fault`` specs into the venue's fault structs; ValueError names the bad one.
+
+    Examples
+    --------
+    >>> trade_faults(["timeout,path=order,delay_s=3"], bybit=False)[0].delay_s
+    3.0
+    >>> trade_faults(["jam"], bybit=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --trade-fault 'jam': action must be timeout, rate_limit, ... or reject, was 'jam'
+    """
+    kind: Any = BybitTradingFault if bybit else TradingFault
+    out = []
+    for spec in specs:
+        action, *pairs = (part.strip() for part in spec.split(","))
+        fields: dict[str, Any] = {"action": action}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"--trade-fault {spec!r}: {pair!r} is not key=value")
+            fields[key.strip()] = value.strip().strip('"')
+        try:
+            out.append(msgspec.convert(fields, kind, strict=False))
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise ValueError(f"--trade-fault {spec!r}: {exc}") from None
+    return tuple(out)
 
 
 def _faults(args: argparse.Namespace) -> FaultConfig:
@@ -209,10 +274,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         options: dict[str, Any] = {}
+        keys = {
+            "api_key": "emu-" + secrets.token_hex(16),
+            "secret_key": "emu-" + secrets.token_hex(24),
+        }
+        bybit = args.venue in BYBIT_VENUES
+        faults = trade_faults(args.trade_fault, bybit)
         if args.venue in ("binance", "binance-usdm"):
-            options["trading"] = BinanceTradingConfig(
-                api_key="emu-" + secrets.token_hex(16), secret_key="emu-" + secrets.token_hex(24)
-            )
+            options["trading"] = BinanceTradingConfig(faults=faults, **keys)  # type: ignore[arg-type]
+        elif bybit:
+            options["trading"] = BybitTradingConfig(faults=faults, **keys)  # type: ignore[arg-type]
+        elif faults:
+            raise ValueError(f"--trade-fault: {args.venue} serves no trading API")
         kind = BybitEmulator if args.venue in BYBIT_VENUES else BinanceEmulator
         emu = kind(
             load_recording(args.replay),
@@ -226,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
             **options,
         )
         uvloop.run(_serve(emu, args, sys.stdout, sys.stderr))
-    except (RecordingError, EmulatorError, FaultConfigError) as exc:
+    except (RecordingError, EmulatorError, FaultConfigError, ValueError) as exc:
         sys.stderr.write(f"ats: error: {exc}\n")
         return 2
     return 0

@@ -146,3 +146,82 @@ def test_cli_when_port_in_use_then_exit_2_naming_the_port(
         port = taken.getsockname()[1]
         assert main(["--replay", str(SPOT), "--port", str(port)]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("venue", "spec", "message"),
+    [
+        ("binance", "jam", "--trade-fault 'jam': action must be timeout, 429, 418, 5xx or reject"),
+        ("binance", "rate_limit", "action must be timeout, 429, 418, 5xx or reject, was"),
+        ("bybit-spot", "429", "action must be timeout, rate_limit, 403, 5xx or reject, was '429'"),
+        ("binance", "timeout,at", "--trade-fault 'timeout,at': 'at' is not key=value"),
+        ("binance", "5xx,status=200", "status must be a 5xx status, was 200"),
+        ("binance", "timeout,delay=3", "delay"),
+        ("binance-coinm", "timeout", "--trade-fault: binance-coinm serves no trading API"),
+    ],
+)
+def test_cli_when_bad_trade_fault_then_exit_2_naming_it(
+    venue: str, spec: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--replay", str(SPOT), "--venue", venue, "--trade-fault", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ats: error: ") and message in err and err.count("\n") == 1
+
+
+def _signed_order(rest_url: str, key: str, secret: str) -> tuple[int, dict[str, object]]:
+    """POST a signed LIMIT order to the emulator as Binance documents it (no ccxt)."""
+    import hashlib
+    import hmac
+    import urllib.error
+    import urllib.parse
+
+    query = urllib.parse.urlencode(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": "50000",
+            "newClientOrderId": "cli-1",
+            "timestamp": int(time.time() * 1000),
+        }
+    )
+    signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"{rest_url}/api/v3/order?{query}&signature={signature}",
+        method="POST",
+        headers={"X-MBX-APIKEY": key},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_cli_when_trade_fault_reject_then_the_signed_order_endpoint_answers_it() -> None:
+    cmd = [
+        sys.executable, "-m", "api.emulator_cmd", "--replay", str(SPOT), "--port", "0",
+        "--trade-fault", "reject,code=-2010,message=Account has insufficient balance for "
+        "requested action.",
+    ]  # fmt: skip
+    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            lines = read_lines(proc, 4)
+            env = exports_to_env([line for line in lines if line.startswith("export")])
+            rest = env["ATS_VENUES__BINANCE__REST_URL"]
+            key, secret = env["BINANCE_API_KEY"], env["BINANCE_SECRET_KEY"]
+            assert key.startswith("emu-") and secret.startswith("emu-")
+            first = _signed_order(rest, key, secret)  # the fault (times=1 by default)
+            second = _signed_order(rest, key, secret)  # then the venue as usual
+            bad_signature = _signed_order(rest, key, "not-the-secret")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(TIMEOUT_S)
+    assert first == (
+        400,
+        {"code": -2010, "msg": "Account has insufficient balance for requested action."},
+    )
+    assert second[0] == 200 and second[1]["clientOrderId"] == "cli-1"
+    assert bad_signature[0] == 400 and bad_signature[1]["code"] == -1022
