@@ -270,10 +270,18 @@ def test_emulator_when_bad_venue_or_depth_then_error_names_it(usdm: EmulatorReco
         BybitEmulator(usdm, venue="bybit-spot", depth=500)
 
 
-def test_cli_env_lines_when_bybit_then_config_points_the_bybit_ws_url_at_the_emulator() -> None:
+def test_cli_env_lines_when_bybit_then_config_points_the_bybit_urls_at_the_emulator() -> None:
     lines = env_lines("bybit-linear", "ws://127.0.0.1:9000", "http://127.0.0.1:9000")
     env = dict(
         line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export ")
     )
-    assert env == {"ATS_VENUES__BYBIT__WS_URL": "ws://127.0.0.1:9000"}
-    assert load_config(env=env).venues.bybit.ws_url == "ws://127.0.0.1:9000"
+    # the public stream, and the signed v5 REST trading API the emulator now serves too
+    assert env == {
+        "ATS_VENUES__BYBIT__WS_URL": "ws://127.0.0.1:9000",
+        "ATS_VENUES__BYBIT__REST_URL": "http://127.0.0.1:9000",
+    }
+    venues = load_config(env=env).venues
+    assert (venues.bybit.ws_url, venues.bybit.rest_url) == (
+        "ws://127.0.0.1:9000",
+        "http://127.0.0.1:9000",
+    )
