@@ -10,13 +10,18 @@ them (:class:`adapters.emulator.BybitEmulator`, ``orderbook.50`` and
 served once per session over loopback and the frames kept in memory, so the
 emulator, the socket, gunzip and file I/O are excluded from every timing.
 
-Each case runs three ways in the same session on the same frames, and all
-three do the same *apply* work, so only the decoding differs:
+Each case runs four ways in the same session on the same frames, and all do
+the same *apply* work, so only the decoding differs:
 
 * ``ours``: :class:`adapters.bybit.decoder.BybitMarketDataDecoder`, the live
-  feed's path (one msgspec call routes the frame by ``topic`` and decodes it,
-  levels parsed by ``kernels.parse``, the ``u`` chain check,
-  ``L2Book.apply`` / ``TradeRing.push``), with a sink that does nothing;
+  feed's path: the frame routed on its topic's first byte, then one compiled
+  kernel (:mod:`adapters.bybit.fastpath`) that reads the raw frame and writes
+  the trades into the ring, or checks the delta's ``u`` and applies its
+  levels to the book; a sink that does nothing;
+* ``ours_msgspec``: the same decoder with ``fast_path=False``: one msgspec
+  call routes the frame by ``topic`` and decodes it, levels parsed by
+  ``kernels.parse``, the ``u`` chain check, ``L2Book.apply`` /
+  ``TradeRing.push``;
 * ``json`` / ``orjson``: ``loads(frame)`` and dict access, floats with
   ``float(text)``, levels as ``np.array`` of ``[price, size]`` rows, the same
   ``u`` check and trade checks (price and size in range, taker side, block
@@ -272,7 +277,7 @@ def _bind(fn: Callable[..., int], frames: list[tuple[int, bytes]]) -> Callable[[
 
 # -- trades ------------------------------------------------------------------------------------
 
-DECODERS = ["ours", "json", "orjson"]
+DECODERS = ["ours", "ours_msgspec", "json", "orjson"]
 _LOADS = {"json": json.loads, "orjson": orjson.loads}
 
 
@@ -286,12 +291,13 @@ def test_bench_bybit_trade_frames(
     bench.group = f"decode+apply: Bybit {category} publicTrade frames ({len(frames):,})"
     expected = sum(len(json.loads(f)["data"]) for _, f in frames)  # one trade each, no BT
     market = _market()
-    if decoder == "ours":
+    if decoder.startswith("ours"):
         ours = BybitMarketDataDecoder(
             {"BTCUSDT": market},
             NullSink(),
             category=category,  # type: ignore[arg-type]
             depth=DEPTH,
+            fast_path=decoder == "ours",
         )
         ours.warm_up()
         on_frame = ours.on_frame
@@ -323,11 +329,14 @@ def test_bench_bybit_orderbook_deltas(
     applied: list[int] = []
     books: list[tuple[Any, ...]] = []
 
-    if decoder == "ours":
+    if decoder.startswith("ours"):
+        fast = decoder == "ours"
 
         def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
             market = _market()
-            ours = BybitMarketDataDecoder({"BTCUSDT": market}, NullSink(), "linear", DEPTH)
+            ours = BybitMarketDataDecoder(
+                {"BTCUSDT": market}, NullSink(), "linear", DEPTH, fast_path=fast
+            )
             ours.warm_up()
             ours.on_frame(snap_ts, snapshot)  # the emulator's snapshot
             return (ours, market.book), {}
