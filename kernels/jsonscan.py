@@ -36,6 +36,7 @@ __all__ = [
     "int_at",
     "key_at",
     "key_code",
+    "literal_at",
     "skip_scalar",
     "string_end",
 ]
@@ -194,3 +195,15 @@ def key_at(buf, i, n):
         for k in range(length):
             code |= np.int64(buf[i + 1 + k]) << (8 * k)
     return code, j + 1
+
+
+@njit(cache=True, inline="always")
+def literal_at(buf, i, n, lit):
+    """True when ``buf[i:n]`` starts with the bytes of the uint8 array ``lit``."""
+    m = lit.shape[0]
+    if i + m > n:
+        return False
+    for k in range(m):
+        if buf[i + k] != lit[k]:
+            return False
+    return True

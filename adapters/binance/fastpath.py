@@ -20,14 +20,13 @@ Frame shape: ``{"stream":"<name>","data":{...}}`` with ``data`` a flat object
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numba import njit
 
 from kernels.book import book_apply_diff_sorted, book_levels_valid, book_views
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
-from kernels.jsonscan import bool_at, int_at, key_at, key_code, skip_scalar, string_end
+from kernels.entry import compiled_entry
+from kernels.jsonscan import bool_at, int_at, key_at, key_code, literal_at, skip_scalar, string_end
 from kernels.parse import decimal_at, levels_at
 
 __all__ = [
@@ -115,24 +114,12 @@ _DATA = np.frombuffer(b',"data":{', dtype=np.uint8)
 
 
 @njit(cache=True, inline="always")
-def _literal(buf, i, n, lit):
-    """True when ``buf[i:]`` starts with the bytes ``lit``."""
-    m = lit.shape[0]
-    if i + m > n:
-        return False
-    for k in range(m):  # noqa: SIM110 - numba compiles loops, not all() over generators
-        if buf[i + k] != lit[k]:
-            return False
-    return True
-
-
-@njit(cache=True, inline="always")
 def _data_start(buf, n):
     """Check ``{"stream":"<name>","data":{`` and return the index after data's ``{``."""
-    if not _literal(buf, 0, n, _PREFIX):
+    if not literal_at(buf, 0, n, _PREFIX):
         return FALLBACK
     i = string_end(buf, _PREFIX.shape[0] - 1, n)
-    if i < 0 or not _literal(buf, i, n, _DATA):
+    if i < 0 or not literal_at(buf, i, n, _DATA):
         return FALLBACK
     return i + _DATA.shape[0]
 
@@ -411,22 +398,3 @@ def depth_frame(frame, book, work, tick_size, last_id, mode):
         ticks, qtys, counts, bids, asks, tick_size, best, tmp_keys, tmp_qtys
     )
     return status, final, (trans_ms if futures else event_ms)
-
-
-def compiled_entry(dispatcher: Any, *example_args: Any) -> Any:
-    """Return ``dispatcher``'s compiled entry point for the types of ``example_args``.
-
-    Calling a numba dispatcher resolves the argument types on every call
-    (about 45 ns per array argument); the entry point of one compiled
-    signature skips that and unboxes directly. It is only safe with arguments
-    of exactly these types, which the decoder guarantees (its own arrays, and
-    ``bytes`` frames checked with ``type(frame) is bytes``). Falls back to
-    the dispatcher itself when this numba has no such attribute.
-    """
-    from numba import typeof
-
-    signature = tuple(typeof(arg) for arg in example_args)
-    dispatcher.compile(signature)
-    overload = getattr(dispatcher, "overloads", {}).get(signature)
-    entry = getattr(overload, "entry_point", None)
-    return entry if entry is not None else dispatcher

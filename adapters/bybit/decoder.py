@@ -73,7 +73,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from adapters.binance.fastpath import compiled_entry
 from adapters.bybit.errors import FeedConfigError
 from adapters.bybit.fastpath import (
     DUPLICATE,
@@ -102,6 +101,7 @@ from engine.book import BOOK_BAD_LEVEL, BOOK_CROSSED, BOOK_OK, L2Book
 from engine.market import SymbolMarket, TradeRing
 from engine.protocols import MarketDataSink
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
+from kernels.entry import compiled_entry
 
 __all__ = ["BybitDecoderStats", "BybitMarketDataDecoder"]
 

@@ -43,7 +43,15 @@ from numba import njit
 
 from kernels.book import BOOK_BAD_LEVEL, book_apply_diff_sorted, book_views
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
-from kernels.jsonscan import bool_at, int_at, key_at, key_code, skip_scalar, string_end
+from kernels.jsonscan import (
+    bool_at,
+    int_at,
+    key_at,
+    key_code,
+    literal_at,
+    skip_scalar,
+    string_end,
+)
 from kernels.parse import decimal_at, levels_at
 
 __all__ = [
@@ -131,18 +139,6 @@ _TRADE_ITEM_FIELDS = _F_TIME | _F_SYMBOL | _F_SIDE | _F_SIZE | _F_PRICE | _F_ID
 _DELTA = np.frombuffer(b'"delta"', dtype=np.uint8)
 _BUY = np.frombuffer(b'"Buy"', dtype=np.uint8)
 _SELL = np.frombuffer(b'"Sell"', dtype=np.uint8)
-
-
-@njit(cache=True, inline="always")
-def _literal(buf, i, n, lit):
-    """True when ``buf[i:]`` starts with the bytes ``lit``."""
-    m = lit.shape[0]
-    if i + m > n:
-        return False
-    for k in range(m):  # noqa: SIM110 - numba compiles loops, not all() over generators
-        if buf[i + k] != lit[k]:
-            return False
-    return True
 
 
 @njit(cache=True, inline="always")
@@ -251,10 +247,10 @@ def _trade_item(buf, i, n):
             id_end = i - 1
         elif key == _K_SIDE:
             bit = _F_SIDE
-            if _literal(buf, i, n, _BUY):
+            if literal_at(buf, i, n, _BUY):
                 side = SIDE_BUY
                 i += _BUY.shape[0]
-            elif _literal(buf, i, n, _SELL):
+            elif literal_at(buf, i, n, _SELL):
                 side = SIDE_SELL
                 i += _SELL.shape[0]
             else:
@@ -582,7 +578,7 @@ def delta_frame(frame, work, book, tick_size, last_u):
                 return FALLBACK, 0, 0
         elif key == _K_TYPE:
             bit = _F_TYPE
-            if not _literal(buf, i, n, _DELTA):
+            if not literal_at(buf, i, n, _DELTA):
                 return FALLBACK, 0, 0  # a snapshot (or another type): msgspec's
             i += _DELTA.shape[0]
         elif key == _K_TS:

@@ -47,7 +47,7 @@ def test_paper_run_against_emulator_subprocess_prints_symbol_summary(tmp_path: P
         assert set(exports) == {"ATS_VENUES__BINANCE__WS_URL", "ATS_VENUES__BINANCE__REST_URL"}
         run = subprocess.run(
             [sys.executable, "-m", "api.cli", "--log-level", "WARNING", "run", "--mode", "paper",
-             "--venue", "binance", "--symbols", "BTC/USDT", "--duration", "3", "--json",
+             "--venue", "binance", "--symbols", "BTC/USDT", "--duration", "5", "--json",
              "--pidfile", str(tmp_path / "ats.pid")],
             cwd=ROOT, env={**_env(), **exports}, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
