@@ -105,7 +105,10 @@ def test_fill_while_stream_down_then_poll_books_it_once_and_the_reconnect_does_n
     sink, stream, trade_ids = uvloop.run(scenario())
     assert [f.fill_id for f in sink.fills] == trade_ids
     assert [(f.client_order_id, f.quantity) for f in sink.fills] == [("w-1", 0.01), ("w-2", 0.02)]
-    assert stream.stats.poll_fills == 1 and stream.stats.connects == 2
+    # w-1 was booked by the poll; w-2 by the stream, or by the reconnect's catch-up poll when
+    # that poll ran after w-2 filled (a race the test does not control): once either way
+    assert stream.stats.poll_fills in (1, 2) and stream.stats.connects == 2
+    assert stream.stats.fills == 2
 
 
 def test_cancel_when_streamed_then_the_update_names_our_order_not_the_cancel_request(
