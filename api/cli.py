@@ -36,9 +36,10 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,7 +51,7 @@ from adapters.binance import SpotMarketDataDecoder
 from adapters.binance.errors import FeedConfigError
 from adapters.paper import SimulatedVenue
 from adapters.replay import RecordingError, RecordingReader
-from api import backtest_cmd, emulator_cmd, live_cmd, order_cmd, paper_cmd, replay_cmd
+from api import backtest_cmd, data_cmd, emulator_cmd, live_cmd, order_cmd, paper_cmd, replay_cmd
 from api.control import DEFAULT_PIDFILE, ControlChannel, ControlError, paced, send_kill
 from engine.book import BookOverflowError
 from engine.clock import SimulatedClock
@@ -59,6 +60,7 @@ from engine.engine import TradingEngine
 from engine.instruments import InstrumentRegistry, UnknownSymbolError, default_instruments
 from engine.log import configure_logging
 from engine.state import TradingMode
+from engine.store.session import RecordingSession
 from engine.strategies import STRATEGIES
 
 __all__ = ["Backtest", "build_backtest", "main"]
@@ -109,39 +111,46 @@ class Backtest:
         frames: Iterable[tuple[int, bytes]],
         progress: _Progress | None = None,
         control: ControlChannel | None = None,
+        recording: RecordingSession | None = None,
     ) -> None:
         """Replay ``frames`` (``(recv_ts_ns, frame)``) through the engine, as fast as they come.
 
         A kill requested on ``control`` (``ats kill``, ``--kill-at-frame``) is
         carried out after the frame during which it arrived, between two frames.
+        With ``recording`` (opened on this backtest's engine), ticks and every
+        record go to the store; it is drained once the engine has stopped (the
+        caller closes it).
         """
         clock = self.clock
         on_frame = self.decoder.on_frame
         decoder = self.decoder
         if control is None:
             control = ControlChannel()
+        ticks = None if recording is None else recording.ticks
+        drain = None if ticks is None else ticks.maybe_drain
         self.decoder.warm_up()
         self.engine.start()
         started = time.perf_counter()
-        if progress is None:
-            for ts, frame in frames:
-                clock.advance_to(ts)
-                on_frame(ts, frame)
-                if control.pending:
-                    control.carry_out(self.engine, decoder.stats.frames)
-        else:
-            for n, (ts, frame) in enumerate(frames, 1):
-                clock.advance_to(ts)
-                on_frame(ts, frame)
-                if control.pending:
-                    control.carry_out(self.engine, decoder.stats.frames)
-                if not n & 4095:
+        for n, (ts, frame) in enumerate(frames, 1):
+            clock.advance_to(ts)
+            on_frame(ts, frame)
+            if control.pending:
+                control.carry_out(self.engine, decoder.stats.frames)
+            if drain is not None:
+                drain()
+            if not n & 4095:
+                if progress is not None:
                     progress.update()
+                if recording is not None:
+                    recording.on_clock(ts)
+        if progress is not None:
             progress.done()
         if control.pending:  # requested after the last frame, while the engine still runs
             control.carry_out(self.engine, decoder.stats.frames)
         self.elapsed_s = time.perf_counter() - started
         self.engine.stop("end of data")
+        if recording is not None:
+            recording.on_clock(clock.now_ns())
 
     def summary(self, bad_lines: int = 0) -> dict[str, Any]:
         """Return the run's summary (the keys of ``ats demo --json``)."""
@@ -250,9 +259,32 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_parser(sub)
     emulator_cmd.add_parser(sub)
     order_cmd.add_parser(sub)
+    data_cmd.add_parser(sub)
     kill = sub.add_parser("kill", help="trigger the kill switch of the running engine")
     kill.add_argument("--pidfile", help=f"the engine's pid file (default: {DEFAULT_PIDFILE})")
+    _add_db_options(sub)
     return parser
+
+
+def _add_db_options(sub: Any) -> None:
+    """Give every command ``--db PATH`` (``store.db``; commands with no records ignore it)."""
+    seen: set[int] = set()
+    for p in list(sub.choices.values()):
+        if id(p) in seen:  # an alias
+            continue
+        seen.add(id(p))
+        nested = getattr(p, "_subparsers", None)
+        if nested is not None:
+            for action in nested._group_actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    _add_db_options(action)
+        if "--db" not in p._option_string_actions:
+            p.add_argument(
+                "--db",
+                metavar="PATH",
+                help="store: a DuckDB file or a postgresql:// URL (default: store.db, "
+                "data/ats.duckdb); '' records nothing",
+            )
 
 
 def _load_config(path: str | None) -> Config:
@@ -279,13 +311,23 @@ def _replay(config: Config, args: argparse.Namespace) -> int:
         frames = paced(frames, args.pace, control)
     progress = _Progress(reader, sys.stderr) if sys.stderr.isatty() else None
     with control.serve(args.pidfile):
-        _log.info(
-            "replay started", extra={"fields": {"data": str(path), "mode": config.engine.mode}}
-        )
-        backtest.run(control.frames(frames), progress, control)
+        # the store after the pid file: a second engine on the same pid file touches nothing
+        recording = RecordingSession.open(config, backtest.engine)
+        try:
+            _log.info(
+                "replay started", extra={"fields": {"data": str(path), "mode": config.engine.mode}}
+            )
+            crash_at = os.environ.get(CRASH_AT_FRAME_ENV_VAR)
+            if crash_at:
+                frames = _crash_after(frames, int(crash_at))
+            backtest.run(control.frames(frames), progress, control, recording)
+        finally:
+            recording.close()
     summary = backtest.summary(bad_lines=reader.bad_lines)
     summary["data"] = str(path)
     summary["truncated"] = reader.truncated
+    if recording.recorder is not None:
+        summary["store"] = recording.summary()
     kill_switch = control.summary(backtest.engine)
     if kill_switch is not None:
         summary["kill_switch"] = kill_switch
@@ -361,6 +403,18 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
         )
 
 
+#: Test hook of the crash test: ``ATS_TEST_CRASH_AT_FRAME=N`` SIGKILLs the process itself
+#: right after frame N was processed (no flush, no clean stop: a real crash).
+CRASH_AT_FRAME_ENV_VAR = "ATS_TEST_CRASH_AT_FRAME"
+
+
+def _crash_after(frames: Iterable[tuple[int, bytes]], n: int) -> Iterator[tuple[int, bytes]]:
+    for i, item in enumerate(frames):
+        if i == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield item
+
+
 def _kill(pidfile: str | None) -> int:
     path = Path(DEFAULT_PIDFILE if pidfile is None else pidfile).absolute()
     pid = send_kill(path)
@@ -377,12 +431,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "emulator":  # a test tool: no engine configuration either
             return emulator_cmd.run(args)
         config = _load_config(args.config)
+        if getattr(args, "db", None) is not None:
+            config = msgspec.structs.replace(
+                config, store=msgspec.structs.replace(config.store, db=args.db)
+            )
         log_cfg = config.logging
         configure_logging(
             level=args.log_level or log_cfg.level,
             fmt=args.log_format or log_cfg.format,
             file=args.log_file or log_cfg.file or None,
         )
+        if args.command == "data":
+            return data_cmd.run(args, config)
         if args.command in order_cmd.COMMANDS:
             return order_cmd.run(args, config)
         if args.command == "replay":

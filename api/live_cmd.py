@@ -62,6 +62,7 @@ from engine.instruments import InstrumentRegistry, UnknownSymbolError
 from engine.orders import IllegalOrderTransitionError, Order, OrderStatus
 from engine.reconcile import Reconciler
 from engine.retry import ExecutionFailedError, RetryPolicy, execute_order
+from engine.store.session import RecordingSession
 from engine.strategies import STRATEGIES
 
 __all__ = [
@@ -369,7 +370,7 @@ class LiveSession(PaperSession):
         except UnknownSymbolError as exc:
             raise LiveUsageError(f"--symbols: {exc} on venue {name}") from None
         config = msgspec.structs.replace(
-            config, engine=msgspec.structs.replace(config.engine, symbols=symbols)
+            config, engine=msgspec.structs.replace(config.engine, symbols=symbols, mode=self.mode)
         )
         self.config = config
         self.operator_venue = venue
@@ -394,6 +395,7 @@ class LiveSession(PaperSession):
             on_unknown=self._reconcile_soon,
         )
         self.engine.set_gateway(self.gateway)
+        self.recording = RecordingSession(self.engine, None)  # opened by run()
         self.reconcile_errors = 0
         self._make_feed(name, getattr(config.venues, attr), market, self.engine)
         self.started = 0.0

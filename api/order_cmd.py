@@ -275,19 +275,19 @@ async def _place(venue: OperatorVenue, config: Config, args: argparse.Namespace)
     if not decision.passed:
         raise OrderUsageError(f"risk check {decision.check} failed: {decision.reason}")
     execution.track(order)
-    ack = await execute_order(venue.connector, order, RetryPolicy())
-    if order.order_type is OrderType.MARKET and ack.status in (
-        OrderStatus.NEW,
-        OrderStatus.ACCEPTED,
-    ):
-        # some venues acknowledge before matching (Bybit): show the fill if it is there
+    journal = _OrderJournal.open(config, venue.name)
+    try:
+        journal.write(order, None)  # write-ahead: a crash while sending leaves the intent
         try:
-            ack = await venue.connector.get_order(order.client_order_id)
-        except BrokerError as exc:  # the acknowledgement stands; `ats order list` shows more
-            _log.warning(
-                "market order placed, its fill not yet visible",
-                extra={"fields": {"client_order_id": order.client_order_id, "error": str(exc)}},
-            )
+            ack = await execute_order(venue.connector, order, RetryPolicy())
+        except BaseException as exc:
+            order.reject_reason = f"outcome unknown: {type(exc).__name__}: {exc}"[:500]
+            journal.write(order, None)
+            raise
+        ack = await _final_ack(venue, order, ack)
+        journal.write(order, ack)  # durable before the operator sees the acknowledgement
+    finally:
+        journal.close()
     row = _placed_row(venue.name, order, ack)
     at = "" if order.order_type is OrderType.MARKET else f" @ {order.price:.10g}"
     _emit(
@@ -298,6 +298,65 @@ async def _place(venue: OperatorVenue, config: Config, args: argparse.Namespace)
         f"(filled {ack.filled_quantity:.10g} at {_fmt(row['average_price'])})",
     )
     return 0
+
+
+async def _final_ack(venue: OperatorVenue, order: Order, ack: OrderAck) -> OrderAck:
+    """Some venues acknowledge a market order before matching it (Bybit): get its fill."""
+    if order.order_type is OrderType.MARKET and ack.status in (
+        OrderStatus.NEW,
+        OrderStatus.ACCEPTED,
+    ):
+        try:
+            return await venue.connector.get_order(order.client_order_id)
+        except BrokerError as exc:  # the acknowledgement stands; `ats order list` shows more
+            _log.warning(
+                "market order placed, its fill not yet visible",
+                extra={"fields": {"client_order_id": order.client_order_id, "error": str(exc)}},
+            )
+    return ack
+
+
+class _OrderJournal:
+    """The operator's orders in the store (``orders``, ``engine_id`` "operator").
+
+    The order is written before it is sent and again with the venue's answer,
+    each time committed before going on: an acknowledgement printed to the
+    operator is on disk. With ``store.db`` empty nothing is written.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, config: Config, venue: str) -> _OrderJournal:
+        if not config.store.db:
+            return cls(None)
+        from engine.store import open_store
+
+        return cls(open_store(config.store.db, ticks_path=config.store.ticks_db))
+
+    def write(self, order: Order, ack: OrderAck | None) -> None:
+        if self.store is None:
+            return
+        import pyarrow as pa
+
+        from engine.store.recorder import order_row
+        from engine.store.schema import arrow_schema
+
+        row = order_row(order, OPERATOR)
+        if ack is not None:
+            row.update(
+                status=str(ack.status),
+                filled_quantity=ack.filled_quantity,
+                average_price=ack.average_price if ack.filled_quantity > 0 else None,
+                venue_order_id=ack.venue_order_id or None,
+            )
+        table = pa.Table.from_pylist([row], schema=arrow_schema("orders"))
+        self.store.insert("orders", table, mode="upsert")
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 def _placed_row(venue: str, order: Order, ack: OrderAck) -> dict[str, Any]:

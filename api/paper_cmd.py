@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+import msgspec
 import orjson
 
 from adapters.binance import BinanceMarketDataDecoder
@@ -38,6 +39,7 @@ from engine.engine import TradingEngine
 from engine.events import RiskAlert
 from engine.instruments import InstrumentRegistry, default_instruments
 from engine.state import EngineState
+from engine.store.session import RecordingSession
 from engine.strategies import STRATEGIES
 
 __all__ = ["PAPER_VENUES", "add_options", "run_paper"]
@@ -50,6 +52,10 @@ PAPER_VENUES: dict[str, tuple[str, str]] = {
     "bybit-linear": ("bybit", "linear"),
     "bybit-spot": ("bybit", "spot"),
 }
+
+
+#: How often a paper or live session hands received trades to the store writer.
+_RECORD_PERIOD_S = 0.1
 
 
 class PaperUsageError(ValueError):
@@ -86,6 +92,10 @@ class PaperSession:
             raise PaperUsageError(f"strategy.name must be one of {', '.join(sorted(STRATEGIES))}")
         attr, market = PAPER_VENUES[venue]
         urls = getattr(config.venues, attr)
+        if config.engine.mode != self.mode:  # a paper session is paper mode, whatever the file says
+            config = msgspec.structs.replace(
+                config, engine=msgspec.structs.replace(config.engine, mode=self.mode)
+            )
         self.config = config
         self.clock = WallClock()
         self.instruments = _instruments(symbols)
@@ -96,6 +106,8 @@ class PaperSession:
             self.engine.markets, self.engine, self.engine, config.paper, self.clock
         )
         self.engine.set_gateway(self.venue)
+        self.venue_name = venue
+        self.recording = RecordingSession(self.engine, None)
         self._make_feed(venue, urls, market, self.venue)
         self.started = 0.0
         self.elapsed_s = 0.0
@@ -158,26 +170,43 @@ class PaperSession:
             loop.call_later(duration_s, end)
         self.decoder.warm_up()
         printer: asyncio.Task[None] | None = None
+        recorder: asyncio.Task[None] | None = None
+        # restores positions, open orders and trading state before the venue is reconciled
+        self.recording = RecordingSession.open(self.config, self.engine)
         try:
             await self._before_feed(stop)
             self.engine.start()
             self.started = time.perf_counter()
             if status is not None:
                 printer = asyncio.create_task(self._status(stop, status))
+            if self.recording.active:
+                recorder = asyncio.create_task(self._record(stop))
             await self.feed.run(stop)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            if printer is not None:
-                printer.cancel()
-                await asyncio.gather(printer, return_exceptions=True)
+            for task in (printer, recorder):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             if self.started:
                 self.elapsed_s = time.perf_counter() - self.started
             try:
                 await self._after_feed()
             finally:
-                if self.engine.state.state is not EngineState.STOPPED:
-                    self.engine.stop(f"end of {self.mode} session")
+                try:
+                    if self.engine.state.state is not EngineState.STOPPED:
+                        self.engine.stop(f"end of {self.mode} session")
+                finally:
+                    self.recording.close()
+
+    async def _record(self, stop: asyncio.Event) -> None:
+        """Hand received trades to the store writer and write snapshots, every 100 ms."""
+        recording = self.recording
+        clock = self.clock
+        while not stop.is_set():
+            await asyncio.sleep(_RECORD_PERIOD_S)
+            recording.on_clock(clock.now_ns())
 
     async def _status(self, stop: asyncio.Event, out: TextIO) -> None:
         while not stop.is_set():
@@ -220,6 +249,8 @@ class PaperSession:
             "elapsed_s": self.elapsed_s,
         }
         out.update(self.engine.summary())
+        if self.recording.recorder is not None:
+            out["store"] = self.recording.summary()
         return out
 
 

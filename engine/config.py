@@ -48,6 +48,7 @@ __all__ = [
     "MODES",
     "NON_CONFIG_ENV_VARS",
     "SECRET_ENV_SUFFIXES",
+    "STORE_RESTORE_POLICIES",
     "UNKNOWN_ORDER_POLICIES",
     "VENUE_DATA_FORMATS",
     "Config",
@@ -61,6 +62,7 @@ __all__ = [
     "PaperConfig",
     "ReconcileConfig",
     "RiskConfig",
+    "StoreConfig",
     "StrategyConfig",
     "VenueConfig",
     "VenuesConfig",
@@ -72,7 +74,9 @@ ENV_PREFIX = "ATS_"
 #: Environment variable holding the path of the config file the CLI loads by default.
 CONFIG_PATH_ENV_VAR = "ATS_CONFIG"
 #: ``ATS_`` variables that are not config overrides and are therefore not rejected.
-NON_CONFIG_ENV_VARS: frozenset[str] = frozenset({CONFIG_PATH_ENV_VAR, "ATS_HYPOTHESIS_PROFILE"})
+NON_CONFIG_ENV_VARS: frozenset[str] = frozenset(
+    {CONFIG_PATH_ENV_VAR, "ATS_HYPOTHESIS_PROFILE", "ATS_TEST_CRASH_AT_FRAME"}
+)
 #: Name endings of environment variables that hold secrets.  Such variables are
 #: never config overrides (even with the ``ATS_`` prefix) and their values are
 #: redacted from logs (see ``engine.log``).
@@ -502,6 +506,59 @@ class ReconcileConfig(msgspec.Struct, **_STRUCT_OPTIONS):
         _number("reconcile", "fill_lookback_s", self.fill_lookback_s, gt=0)
 
 
+STORE_RESTORE_POLICIES = ("auto", "always", "never")
+
+
+class StoreConfig(msgspec.Struct, **_STRUCT_OPTIONS):
+    """``[store]``: where the engine keeps its records (``engine.store``).
+
+    Keys
+    ----
+    db : str, default ``"data/ats.duckdb"``
+        A DuckDB file (relative to the working directory), or a
+        ``postgresql://user@host:port/db`` URL: the durable records (orders,
+        trades, positions, signals, snapshots, state) then go to PostgreSQL and
+        ticks and bars stay in ``ticks_db``. Every ``ats`` command's ``--db``
+        overrides it. Empty records nothing.
+    ticks_db : str, default ``"data/ats.duckdb"``
+        The DuckDB file for ``price_ticks`` and ``prices`` when ``db`` is
+        PostgreSQL.
+    engine_id : str, default ``""``
+        Names this engine's rows (several engines can share one PostgreSQL
+        database); empty means the trading mode (``backtest``, ``paper``,
+        ``live``).
+    record_ticks : bool, default ``true``
+        Write every trade received to ``price_ticks``.
+    flush_rows : int, default ``65536``
+        The writer flushes ticks once this many are pending; >= 1.
+    flush_interval_s : float, default ``0.5``
+        ... or once the oldest pending tick is this old; > 0. A crash loses at
+        most the ticks of one flush (see ``engine.store.writer``).
+    snapshot_interval_s : float, default ``60.0``
+        How often a portfolio snapshot is written while running; > 0.
+    restore : str, default ``"auto"``
+        Restore positions, open orders, trading state and strategy state from
+        the store on start: ``auto`` in paper and live mode (a backtest starts
+        flat), ``always``, or ``never``.
+    """
+
+    db: str = "data/ats.duckdb"
+    ticks_db: str = "data/ats.duckdb"
+    engine_id: str = ""
+    record_ticks: bool = True
+    flush_rows: int = 65_536
+    flush_interval_s: float = 0.5
+    snapshot_interval_s: float = 60.0
+    restore: str = "auto"
+
+    def __post_init__(self) -> None:
+        s = "store"
+        _number(s, "flush_rows", self.flush_rows, ge=1)
+        _number(s, "flush_interval_s", self.flush_interval_s, gt=0)
+        _number(s, "snapshot_interval_s", self.snapshot_interval_s, gt=0)
+        _one_of(s, "restore", self.restore, STORE_RESTORE_POLICIES)
+
+
 _EXPIRY = re.compile(r"^\d{6}(\d{2})?$")
 
 
@@ -762,6 +819,7 @@ class Config(msgspec.Struct, **_STRUCT_OPTIONS):
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
     reconcile: ReconcileConfig = msgspec.field(default_factory=ReconcileConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the effective configuration as nested dicts of builtins (tuples become lists).

@@ -39,7 +39,7 @@ from engine.events import (
 from engine.execution import ExecutionEngine, OrderValidationError
 from engine.instruments import InstrumentRegistry
 from engine.market import SymbolMarket
-from engine.orders import Order, OrderStatus, OrderType, Side
+from engine.orders import Order, OrderStatus, OrderType, Side, new_run_id
 from engine.portfolio import CLOSED, OPENED, Portfolio
 from engine.protocols import OrderGateway
 from engine.risk import RiskAction, RiskDecision, RiskManager
@@ -83,6 +83,9 @@ class TradingEngine:
         The strategy fed with every trade.
     bus : EventBus, optional
         Created with ``engine.event_history`` when omitted.
+    run_id : str, optional
+        Names this run and prefixes its client order ids (``<run id>-<n>``);
+        a new :func:`engine.orders.new_run_id` when omitted.
     """
 
     def __init__(
@@ -92,8 +95,10 @@ class TradingEngine:
         clock: Clock,
         strategy: BaseStrategy,
         bus: EventBus | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.config = config
+        self.run_id = run_id or new_run_id()
         self.mode = TradingMode(config.engine.mode)
         self.instruments = instruments
         self.clock = clock
@@ -104,7 +109,7 @@ class TradingEngine:
             config.engine.initial_cash, config.engine.quote_currency, instruments=instruments
         )
         self.risk = RiskManager(config.risk)
-        self.execution = ExecutionEngine()
+        self.execution = ExecutionEngine(self.run_id)
         #: Every fill passes it: trade ids and cumulative quantities make fills idempotent.
         self.fill_dedup = ExecutionReportDeduplicator()
         self.counters = EngineCounters()
@@ -295,8 +300,20 @@ class TradingEngine:
         self._carry_out(self.risk.kill_switch(reason, self.clock.now_ns()))
 
     def reset_trading(self, *, role: str) -> None:
-        """Leave HALTED/REDUCING for ACTIVE; only ``role="admin"`` may (PermissionError)."""
+        """Leave HALTED/REDUCING for ACTIVE; only ``role="admin"`` may (PermissionError).
+
+        Publishes a ``RISK_ALERT`` saying so (the audit trail, and the store
+        records the new trading state on it).
+        """
+        previous = self.risk.trading_state.name
         self.risk.reset(role=role)
+        self.bus.publish(
+            RiskAlert(
+                ts=self.clock.now_ns(),
+                source="risk",
+                message=f"trading reset from {previous} to ACTIVE by {role}",
+            )
+        )
 
     def _carry_out(self, action: RiskAction) -> None:
         ts = self.clock.now_ns()

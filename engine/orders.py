@@ -46,6 +46,8 @@ replacement of an amend, gets a new id.
 from __future__ import annotations
 
 import math
+import secrets
+import time
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import TypeVar
@@ -59,6 +61,7 @@ __all__ = [
     "OrderType",
     "Side",
     "TimeInForce",
+    "new_run_id",
 ]
 
 
@@ -176,6 +179,16 @@ def _enum(enum_type: type[_E], value: object, field: str, coid: str) -> _E:
     except ValueError:
         allowed = ", ".join(m.value for m in enum_type)
         raise ValueError(f"order {coid}: {field} {value!r} is not one of {allowed}") from None
+
+
+def new_run_id() -> str:
+    """A run id unique across runs: start time in ms (hex) and 16 random bits.
+
+    The engine prefixes its client order ids with it (``<run id>-<seq>``), so
+    ids never repeat across restarts (venues reject or, worse, confuse a
+    reused id; the store keys orders by it).
+    """
+    return f"{int(time.time() * 1000):x}{secrets.token_hex(2)}"
 
 
 class ClientOrderIdGenerator:

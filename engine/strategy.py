@@ -84,6 +84,17 @@ class BaseStrategy(ABC):
             )
         return True
 
+    def get_state(self) -> dict[str, Any]:
+        """Return what a restart needs to carry on where this run stopped (JSON-able).
+
+        The store writes it with every snapshot and at stop; the default keeps
+        nothing.
+        """
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Take back a state :meth:`get_state` returned (called before :meth:`warm_up`)."""
+
     def get_indicators(self, symbol: str) -> dict[str, float]:
         """Return the strategy's latest indicator values for ``symbol``."""
         return {}

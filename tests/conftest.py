@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -27,3 +28,30 @@ settings.load_profile(os.environ.get("ATS_HYPOTHESIS_PROFILE", "default"))
 def recording_frames() -> list[tuple[int, bytes]]:
     """``(recv_ts_ns, frame)`` of every line of the bundled recording."""
     return load_frames(RECORDING_PATH)
+
+
+@pytest.fixture(scope="session")
+def _store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stores")
+
+
+_STORE_COUNT = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _store_in_tmp(_store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ``store.db`` at a fresh DuckDB file per test (never the repo's data/ats.duckdb).
+
+    Commands run in-process or as subprocesses read ``ATS_STORE__DB`` through
+    the configuration, so no test writes into the checkout.
+    """
+    path = _store_dir / f"ats-{next(_STORE_COUNT)}.duckdb"
+    monkeypatch.setenv("ATS_STORE__DB", str(path))
+    monkeypatch.setenv("ATS_STORE__TICKS_DB", str(path))
+    return path
+
+
+def store_env() -> dict[str, str]:
+    """The ``ATS_STORE__*`` variables of this test (for ``load_config(env=...)`` and subprocesses
+    that otherwise drop every ``ATS_`` variable)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("ATS_STORE__")}

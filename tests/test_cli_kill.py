@@ -26,6 +26,7 @@ from api.control import CLI_KILL_REASON, ControlChannel, PidFile, paced
 from engine.config import load_config
 from engine.events import EventType, OrderFilled, OrderPlaced
 from engine.state import EngineState
+from tests.conftest import store_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 41249
@@ -37,7 +38,7 @@ PACE = "40"
 
 
 def _env() -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")} | store_env()
     return {**base, "PYTHONPATH": str(ROOT)}
 
 

@@ -14,6 +14,9 @@ engine's ``min_confidence`` and are denied there, visibly.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import numpy as np
 
 from engine.config import RiskConfig, StrategyConfig
@@ -31,6 +34,8 @@ from kernels.indicators import (
 __all__ = ["EmaMomentumStrategy"]
 
 _NS = 1_000_000_000
+
+_log = logging.getLogger("ats.strategy")
 
 
 class _SymbolState:
@@ -66,6 +71,34 @@ class EmaMomentumStrategy(BaseStrategy):
                 momentum_state(self._fast, self._slow, self._rsi)
             )
         return st
+
+    def get_state(self) -> dict[str, Any]:
+        """Per symbol: the indicator kernel's state, the last crossover and the cooldown."""
+        return {
+            symbol: {
+                "state": st.state.tolist(),
+                "last_diff": st.last_diff,
+                "last_rsi": st.last_rsi,
+                "last_signal_ts": st.last_signal_ts,
+            }
+            for symbol, st in self._symbols.items()
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s output; a state of other periods is ignored (logged)."""
+        for symbol, saved in state.items():
+            st = self._symbol_state(symbol)
+            values = np.asarray(saved.get("state", ()), dtype=st.state.dtype)
+            if values.shape != st.state.shape:
+                _log.warning(
+                    "saved strategy state ignored: indicator periods changed",
+                    extra={"fields": {"symbol": symbol}},
+                )
+                continue
+            st.state[:] = values
+            st.last_diff = float(saved["last_diff"])
+            st.last_rsi = float(saved["last_rsi"])
+            st.last_signal_ts = int(saved["last_signal_ts"])
 
     def warm_up(self) -> None:
         """Compile or load the indicator kernel before the first tick."""

@@ -16,6 +16,7 @@ import pytest
 from adapters.paper.tickbt import BacktestConfig, TickBacktester
 from adapters.paper.tickdata import convert_recording
 from engine.strategies.grid_mm import GridParams, run_grid_mm_njit
+from tests.conftest import store_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SPOT = ROOT / "data" / "binance_spot" / "btcusdt_20240808.gz"
@@ -23,7 +24,7 @@ USDM = ROOT / "data" / "binance_usdm" / "btcusdt_20240808.gz"
 
 
 def _ats(*args: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")} | store_env()
     return subprocess.run(
         [sys.executable, "-m", "api.cli", "--log-level", "WARNING", "backtest", *args],
         cwd=ROOT,

@@ -15,6 +15,7 @@ from adapters.replay import RecordingReader
 from api.cli import build_backtest
 from engine.config import load_config
 from engine.events import EventType
+from tests.conftest import store_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "binance_spot" / "btcusdt_20240808.gz"
@@ -23,7 +24,7 @@ DATA = ROOT / "data" / "binance_spot" / "btcusdt_20240808.gz"
 def _ats(
     *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")} | store_env()
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
         cwd=cwd,

@@ -31,6 +31,7 @@ from engine.config import Config, ReconcileConfig, load_config
 from engine.events import EventType, OrderFilled
 from engine.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 from engine.reconcile import ADOPTED_STRATEGY
+from tests.conftest import store_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SPOT = ROOT / "data" / "binance_spot" / "btcusdt_20240808.gz"
@@ -62,7 +63,7 @@ def _emulator(venue: str, recording: EmulatorRecording) -> Any:
 
 
 def _config(venue: str, emu: Any, unknown_orders: str = "adopt") -> Config:
-    config = load_config(None, env={})
+    config = load_config(None, env=store_env())
     attr = "binance" if venue == "binance" else "bybit"
     urls = msgspec.structs.replace(
         getattr(config.venues, attr), ws_url=emu.ws_url, rest_url=emu.rest_url
@@ -249,7 +250,7 @@ def test_restart_when_a_fill_was_made_while_down_then_booked_once(
 
 
 def test_live_open_when_venue_or_symbols_bad_then_usage_error_naming_them() -> None:
-    config = load_config(None, env={})
+    config = load_config(None, env=store_env())
 
     async def go(venue: str, symbols: list[str]) -> None:
         await LiveSession.open(config, venue, symbols, env=BINANCE_ENV)

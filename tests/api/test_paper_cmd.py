@@ -19,13 +19,14 @@ from adapters.emulator import BinanceEmulator, FaultConfig, load_recording
 from api.paper_cmd import PaperSession, PaperUsageError
 from engine.config import load_config
 from engine.events import EventType
+from tests.conftest import store_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SPOT = ROOT / "data" / "binance_spot" / "btcusdt_20240808.gz"
 
 
 def _env() -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ATS_")} | store_env()
     return {**base, "PYTHONPATH": str(ROOT)}
 
 
@@ -67,7 +68,7 @@ def test_paper_run_against_emulator_subprocess_prints_symbol_summary(tmp_path: P
 
 
 def test_paper_session_never_places_an_order_from_an_out_of_sync_book() -> None:
-    config = load_config(None, env={})
+    config = load_config(None, env=store_env())
 
     async def go() -> tuple[PaperSession, list[bool], Any]:
         faults = FaultConfig(drop_every=499, reorder_every=997)
@@ -132,7 +133,7 @@ def test_paper_run_duration_must_be_positive() -> None:
 def test_paper_session_on_bybit_linear_against_the_bybit_emulator() -> None:
     from adapters.emulator import BybitEmulator
 
-    config = load_config(None, env={})
+    config = load_config(None, env=store_env())
     usdm = ROOT / "data" / "binance_usdm" / "btcusdt_20240808.gz"
 
     async def go() -> dict[str, Any]:
