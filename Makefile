@@ -25,7 +25,7 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 	# The benchmarks run once each, untimed, so they cannot rot between `make bench` runs.
 	$(BIN)/python -m pytest bench -q -p no:cacheprovider --benchmark-disable \
 		-o testpaths=bench -o addopts= $(BENCH_WARNINGS)

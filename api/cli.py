@@ -52,7 +52,14 @@ from adapters.binance.errors import FeedConfigError
 from adapters.paper import SimulatedVenue
 from adapters.replay import RecordingError, RecordingReader
 from api import backtest_cmd, data_cmd, emulator_cmd, live_cmd, order_cmd, paper_cmd, replay_cmd
-from api.control import DEFAULT_PIDFILE, ControlChannel, ControlError, paced, send_kill
+from api.control import (
+    DEFAULT_PIDFILE,
+    ControlChannel,
+    ControlError,
+    default_pidfile,
+    paced,
+    send_kill,
+)
 from engine.book import BookOverflowError
 from engine.clock import SimulatedClock
 from engine.config import CONFIG_PATH_ENV_VAR, Config, ConfigError, load_config
@@ -241,7 +248,10 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--data", help="recording to replay (default: data.path)")
         p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-        p.add_argument("--pidfile", help=f"pid file for `ats kill` (default: {DEFAULT_PIDFILE})")
+        p.add_argument(
+            "--pidfile",
+            help=f"pid file for `ats kill` (default: $ATS_PIDFILE or {DEFAULT_PIDFILE})",
+        )
         p.add_argument(
             "--kill-at-frame", type=int, metavar="N", help="trigger the kill switch after frame N"
         )
@@ -261,7 +271,9 @@ def _parser() -> argparse.ArgumentParser:
     order_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
     kill = sub.add_parser("kill", help="trigger the kill switch of the running engine")
-    kill.add_argument("--pidfile", help=f"the engine's pid file (default: {DEFAULT_PIDFILE})")
+    kill.add_argument(
+        "--pidfile", help=f"the engine's pid file (default: $ATS_PIDFILE or {DEFAULT_PIDFILE})"
+    )
     _add_db_options(sub)
     return parser
 
@@ -416,7 +428,7 @@ def _crash_after(frames: Iterable[tuple[int, bytes]], n: int) -> Iterator[tuple[
 
 
 def _kill(pidfile: str | None) -> int:
-    path = Path(DEFAULT_PIDFILE if pidfile is None else pidfile).absolute()
+    path = Path(default_pidfile() if pidfile is None else pidfile).absolute()
     pid = send_kill(path)
     sys.stdout.write(f"ats: kill switch requested: SIGUSR1 sent to engine pid {pid} ({path})\n")
     return 0

@@ -47,9 +47,11 @@ __all__ = [
     "CLI_KILL_REASON",
     "DEFAULT_PIDFILE",
     "KILL_SIGNAL",
+    "PIDFILE_ENV_VAR",
     "ControlChannel",
     "ControlError",
     "PidFile",
+    "default_pidfile",
     "paced",
     "read_pid",
     "send_kill",
@@ -57,8 +59,16 @@ __all__ = [
 
 _log = logging.getLogger("ats.control")
 
-#: Pid file of a running engine, relative to the current directory.
+#: Pid file of a running engine, relative to the current directory (``ATS_PIDFILE`` overrides).
 DEFAULT_PIDFILE = Path("var") / "ats.pid"
+#: Environment variable naming the pid file when ``--pidfile`` is not given.
+PIDFILE_ENV_VAR = "ATS_PIDFILE"
+
+
+def default_pidfile() -> Path:
+    """``$ATS_PIDFILE`` if set, else :data:`DEFAULT_PIDFILE`."""
+    return Path(os.environ.get(PIDFILE_ENV_VAR) or DEFAULT_PIDFILE)
+
 
 #: Reason given to ``TradingEngine.emergency_exit`` when ``ats kill`` signals the engine.
 CLI_KILL_REASON = "cli kill switch"
@@ -312,7 +322,7 @@ class ControlChannel:
             When the pid file is held by another running engine or cannot be written.
         """
         previous = signal.signal(KILL_SIGNAL, self._on_signal)
-        pid_file = PidFile(DEFAULT_PIDFILE if pidfile is None else pidfile)
+        pid_file = PidFile(default_pidfile() if pidfile is None else pidfile)
         try:
             pid_file.acquire()
             _log.info(

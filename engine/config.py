@@ -75,7 +75,7 @@ ENV_PREFIX = "ATS_"
 CONFIG_PATH_ENV_VAR = "ATS_CONFIG"
 #: ``ATS_`` variables that are not config overrides and are therefore not rejected.
 NON_CONFIG_ENV_VARS: frozenset[str] = frozenset(
-    {CONFIG_PATH_ENV_VAR, "ATS_HYPOTHESIS_PROFILE", "ATS_TEST_CRASH_AT_FRAME"}
+    {CONFIG_PATH_ENV_VAR, "ATS_HYPOTHESIS_PROFILE", "ATS_TEST_CRASH_AT_FRAME", "ATS_PIDFILE"}
 )
 #: Name endings of environment variables that hold secrets.  Such variables are
 #: never config overrides (even with the ``ATS_`` prefix) and their values are

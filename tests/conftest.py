@@ -45,13 +45,18 @@ def _store_in_tmp(_store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     Commands run in-process or as subprocesses read ``ATS_STORE__DB`` through
     the configuration, so no test writes into the checkout.
     """
-    path = _store_dir / f"ats-{next(_STORE_COUNT)}.duckdb"
+    n = next(_STORE_COUNT)
+    path = _store_dir / f"ats-{n}.duckdb"
     monkeypatch.setenv("ATS_STORE__DB", str(path))
     monkeypatch.setenv("ATS_STORE__TICKS_DB", str(path))
+    # and a pid file of its own: tests run in parallel (pytest-xdist) never share var/ats.pid
+    monkeypatch.setenv("ATS_PIDFILE", str(_store_dir / f"ats-{n}.pid"))
     return path
 
 
 def store_env() -> dict[str, str]:
     """The ``ATS_STORE__*`` variables of this test (for ``load_config(env=...)`` and subprocesses
     that otherwise drop every ``ATS_`` variable)."""
-    return {k: v for k, v in os.environ.items() if k.startswith("ATS_STORE__")}
+    return {
+        k: v for k, v in os.environ.items() if k.startswith("ATS_STORE__") or k == "ATS_PIDFILE"
+    }

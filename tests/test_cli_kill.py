@@ -42,11 +42,13 @@ def _env() -> dict[str, str]:
     return {**base, "PYTHONPATH": str(ROOT)}
 
 
-def _ats(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def _ats(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
         cwd=cwd,
-        env=_env(),
+        env=_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -232,10 +234,19 @@ def test_run_when_ats_kill_sends_signal_then_halted_before_end_and_no_order_afte
 
 
 def test_kill_when_no_pid_file_then_exit_2_naming_default_path(tmp_path: Path) -> None:
-    result = _ats("kill", cwd=tmp_path)
+    env = {k: v for k, v in _env().items() if k != "ATS_PIDFILE"}  # the built-in default
+    result = _ats("kill", cwd=tmp_path, env=env)
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert str(Path("var") / "ats.pid") in line and "no pid file" in line
+
+
+def test_kill_when_ats_pidfile_set_then_that_file_is_used(tmp_path: Path) -> None:
+    env = {**_env(), "ATS_PIDFILE": str(tmp_path / "engine-7.pid")}
+    result = _ats("kill", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert str(tmp_path / "engine-7.pid") in line and "no pid file" in line
     assert result.stdout == ""
 
 
