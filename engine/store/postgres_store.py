@@ -45,7 +45,14 @@ __all__ = ["PostgresStore", "RoutedStore", "open_routed", "translate_placeholder
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 _TICK_TABLES = frozenset(name for name, t in TABLES.items() if not t.durable)
-_TABLE_WORD = re.compile(r"\b(" + "|".join(sorted(TABLES, key=len, reverse=True)) + r")\b")
+_TABLE_NAMES = "|".join(sorted(TABLES, key=len, reverse=True))
+_TABLE_WORD = re.compile(r"\b(" + _TABLE_NAMES + r")\b")
+# a table where a statement reads or writes one: after FROM / JOIN / INTO / UPDATE / TABLE
+# (``prices`` has a column ``trades``: a bare word is not a table; write joins with JOIN)
+_TABLE_REF = re.compile(
+    r"\b(?:from|join|into|update|table)\s+(?:\w+\.)?\"?(" + _TABLE_NAMES + r")\b\"?",
+    re.IGNORECASE,
+)
 
 # PostgreSQL type oid -> (Arrow type, value conversion or None)
 _OID_TYPES: dict[int, tuple[pa.DataType, Callable[[Any], Any] | None]] = {
@@ -427,7 +434,8 @@ class RoutedStore:
 
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> pa.Table:
         """Run ``sql`` on the backend holding the tables it names (see the class docstring)."""
-        names = set(_TABLE_WORD.findall(_TOKENS.sub(_strip_literal, sql)))
+        text = _TOKENS.sub(_strip_literal, sql)
+        names = {n.lower() for n in _TABLE_REF.findall(text)} or set(_TABLE_WORD.findall(text))
         ticks = names & _TICK_TABLES
         if ticks and names - _TICK_TABLES:
             raise StoreError(
