@@ -23,11 +23,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.book import book_apply_diff_sorted, book_levels_valid, book_views
+from kernels.book import (
+    BOOK_NOT_MERGEABLE,
+    book_apply_diff_sorted,
+    book_apply_keys_sorted,
+    book_levels_valid,
+    book_views,
+)
 from kernels.dtypes import SIDE_BUY, SIDE_SELL
 from kernels.entry import compiled_entry
 from kernels.jsonscan import bool_at, int_at, key_at, key_code, literal_at, skip_scalar, string_end
-from kernels.parse import decimal_at, levels_at
+from kernels.parse import decimal_at, levels_at, levels_keys_at, tick_scale
 
 __all__ = [
     "DEPTH_DROP",
@@ -275,13 +281,116 @@ def work_arena(rows: int) -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def _work_views(work):
-    """``(scratch, tmp_keys, tmp_qtys)`` of a :func:`work_arena` buffer."""
-    rows = work.shape[0] // 56
-    floats = work[: 40 * rows].view(np.float64)
-    scratch = floats[: 4 * rows].reshape(2, rows, 2)
-    tmp_qtys = floats[4 * rows :]
-    tmp_keys = work[40 * rows : 56 * rows].view(np.int64).reshape(2, rows)
-    return scratch, tmp_keys, tmp_qtys
+    """``(ints, floats, rows)``: a :func:`work_arena` buffer as int64 and as float64 slots.
+
+    Seven blocks of ``rows`` slots: the levels (four: ``(2, rows, 2)``
+    floats, or bid keys, bid quantities, ask keys, ask quantities), then the
+    merge's quantities (one) and keys (two).
+    """
+    return work.view(np.int64), work.view(np.float64), work.shape[0] // 56
+
+
+@njit(cache=True, inline="always")
+def _read_depth(buf, i, n, futures, scale, scratch, bid_keys, bid_qtys, ask_keys, ask_qtys):
+    """Read a diff's ``data`` fields from its first key at ``buf[i]``.
+
+    Returns ``(ok, first, final, prev, time_ms, n_bids, n_asks)``. With
+    ``scale`` ``_FLOATS`` the levels go to ``scratch`` as ``(price, qty)``
+    floats (:func:`kernels.parse.levels_at`), else to ``*_keys`` /
+    ``*_qtys`` as book keys in ticks of ``10**-scale``
+    (:func:`kernels.parse.levels_keys_at`), which reads fewer frames: the
+    caller reads the others again as floats.
+    """
+    seen = 0
+    first = np.int64(0)
+    final = np.int64(0)
+    prev = np.int64(0)
+    event_ms = np.int64(0)
+    trans_ms = np.int64(0)
+    n_bids = 0
+    n_asks = 0
+    while i < n:
+        key, i = key_at(buf, i, n)
+        if i < 0:
+            break
+        bit = 0
+        if key == _K_B:
+            bit = _F_B
+            if scale == _FLOATS:
+                n_bids, i = levels_at(buf, i, n, scratch[0])
+            else:
+                n_bids, i = levels_keys_at(buf, i, n, scale, 1, bid_keys, bid_qtys)
+        elif key == _K_A:
+            bit = _F_A
+            if scale == _FLOATS:
+                n_asks, i = levels_at(buf, i, n, scratch[1])
+            else:
+                n_asks, i = levels_keys_at(buf, i, n, scale, -1, ask_keys, ask_qtys)
+        elif key == _K_FIRST:
+            bit = _F_U
+            first, i = int_at(buf, i, n)
+        elif key == _K_FINAL:
+            bit = _F_FINAL
+            final, i = int_at(buf, i, n)
+        elif key == _K_PU and futures:
+            bit = _F_PU
+            prev, i = int_at(buf, i, n)
+        elif key == _K_E:
+            bit = _F_E
+            event_ms, i = int_at(buf, i, n)
+        elif key == _K_T and futures:
+            bit = _F_T
+            trans_ms, i = int_at(buf, i, n)
+        elif key == _K_S:
+            bit = _F_S
+            i = string_end(buf, i, n)
+        else:
+            i = skip_scalar(buf, i, n)
+        if i < 0 or seen & bit:
+            i = FALLBACK
+            break
+        seen |= bit
+        i = _next_field(buf, i, n)
+        if i < 0:
+            break
+    # past the end: the data's and the frame's "}}" read (n: ran out after a comma)
+    required = _FUTURES_DEPTH_FIELDS if futures else _DEPTH_FIELDS
+    ok = i == n + 1 and seen & required == required
+    time_ms = trans_ms if futures else event_ms
+    return ok, first, final, prev, time_ms, n_bids, n_asks
+
+
+#: :func:`_read_depth`'s ``scale`` for levels as floats.
+_FLOATS = -1
+
+#: :func:`_continues`: the diff continues the book.
+_APPLY = 0
+
+
+@njit(cache=True, inline="always")
+def _continues(first, final, prev, last_id, mode):
+    """The book procedure (the decoder's _spot_sequence / _futures_sequence).
+
+    ``_APPLY``, ``DEPTH_DROP`` (an old diff) or ``FALLBACK`` (a gap).
+    """
+    futures = mode & MODE_FUTURES != 0
+    if mode & MODE_FIRST_AFTER_SNAPSHOT:
+        if futures:
+            if final < last_id:
+                return DEPTH_DROP
+            if not (first <= last_id or prev == last_id):
+                return FALLBACK
+        else:
+            if final <= last_id:
+                return DEPTH_DROP
+            if first > last_id + 1:
+                return FALLBACK
+    else:
+        if final <= last_id:
+            return DEPTH_DROP
+        if (prev != last_id) if futures else (first != last_id + 1):
+            return FALLBACK
+    return _APPLY
 
 
 @njit(cache=True)
@@ -314,87 +423,65 @@ def depth_frame(frame, book, work, tick_size, last_id, mode):
         diff (nothing applied), ``FALLBACK`` for anything else: a gap, a
         level that is not valid, a frame this kernel does not read (nothing
         changed).
+
+    Notes
+    -----
+    With a tick size of ``10**-k`` (every venue's), a diff in the compact
+    form is read once: prices straight to ticks, applied by
+    :func:`kernels.book.book_apply_keys_sorted`. Anything else (other tick
+    sizes, levels that are not sorted, prices off the grid) is read again
+    with float prices and applied by
+    :func:`kernels.book.book_apply_diff_sorted`; both give the same book.
     """
     buf = np.frombuffer(frame, dtype=np.uint8)  # array indexing compiles tighter than bytes
+    return _depth(buf, book, work, tick_size, last_id, mode)
+
+
+@njit(cache=True, inline="always")
+def _depth(buf, book, work, tick_size, last_id, mode):
+    """:func:`depth_frame` of the frame's bytes as an array."""
     n = buf.shape[0]
-    i = _data_start(buf, n)
-    if i < 0:
+    start = _data_start(buf, n)
+    if start < 0:
         return FALLBACK, 0, 0
-    scratch, tmp_keys, tmp_qtys = _work_views(work)
     futures = mode & MODE_FUTURES != 0
-    seen = 0
-    first = np.int64(0)
-    final = np.int64(0)
-    prev = np.int64(0)
-    event_ms = np.int64(0)
-    trans_ms = np.int64(0)
-    n_bids = 0
-    n_asks = 0
-    while i < n:
-        key, i = key_at(buf, i, n)
-        if i < 0:
-            return FALLBACK, 0, 0
-        bit = 0
-        if key == _K_B:
-            bit = _F_B
-            n_bids, i = levels_at(buf, i, n, scratch[0])
-        elif key == _K_A:
-            bit = _F_A
-            n_asks, i = levels_at(buf, i, n, scratch[1])
-        elif key == _K_FIRST:
-            bit = _F_U
-            first, i = int_at(buf, i, n)
-        elif key == _K_FINAL:
-            bit = _F_FINAL
-            final, i = int_at(buf, i, n)
-        elif key == _K_PU and futures:
-            bit = _F_PU
-            prev, i = int_at(buf, i, n)
-        elif key == _K_E:
-            bit = _F_E
-            event_ms, i = int_at(buf, i, n)
-        elif key == _K_T and futures:
-            bit = _F_T
-            trans_ms, i = int_at(buf, i, n)
-        elif key == _K_S:
-            bit = _F_S
-            i = string_end(buf, i, n)
-        else:
-            i = skip_scalar(buf, i, n)
-        if i < 0 or seen & bit:
-            return FALLBACK, 0, 0
-        seen |= bit
-        i = _next_field(buf, i, n)
-        if i < 0:
-            return FALLBACK, 0, 0
-    if i != n + 1:  # ran out of bytes after a comma
+    ints, floats, rows = _work_views(work)
+    scratch = floats[: 4 * rows].reshape(2, rows, 2)
+    bid_keys = ints[:rows]  # the same slots as scratch: levels as keys
+    bid_qtys = floats[rows : 2 * rows]
+    ask_keys = ints[2 * rows : 3 * rows]
+    ask_qtys = floats[3 * rows : 4 * rows]
+    tmp_qtys = floats[4 * rows : 5 * rows]
+    scale = tick_scale(tick_size)
+    if scale >= 0:
+        ok, first, final, prev, time_ms, n_bids, n_asks = _read_depth(
+            buf, start, n, futures, scale, scratch, bid_keys, bid_qtys, ask_keys, ask_qtys
+        )
+        if ok:
+            status = _continues(first, final, prev, last_id, mode)
+            if status != _APPLY:
+                return status, (final if status == DEPTH_DROP else 0), 0
+            status = book_apply_keys_sorted(
+                book, bid_keys[:n_bids], bid_qtys[:n_bids], ask_keys[:n_asks],
+                ask_qtys[:n_asks], ints[5 * rows : 6 * rows], tmp_qtys,
+            )  # fmt: skip
+            if status != BOOK_NOT_MERGEABLE:
+                return status, final, time_ms
+    ok, first, final, prev, time_ms, n_bids, n_asks = _read_depth(
+        buf, start, n, futures, _FLOATS, scratch, bid_keys, bid_qtys, ask_keys, ask_qtys
+    )
+    if not ok:
         return FALLBACK, 0, 0
-    required = _FUTURES_DEPTH_FIELDS if futures else _DEPTH_FIELDS
-    if seen & required != required:
-        return FALLBACK, 0, 0
-    # the book procedure (the decoder's _spot_sequence / _futures_sequence)
-    if mode & MODE_FIRST_AFTER_SNAPSHOT:
-        if futures:
-            if final < last_id:
-                return DEPTH_DROP, final, 0
-            if not (first <= last_id or prev == last_id):
-                return FALLBACK, 0, 0
-        else:
-            if final <= last_id:
-                return DEPTH_DROP, final, 0
-            if first > last_id + 1:
-                return FALLBACK, 0, 0
-    else:
-        if final <= last_id:
-            return DEPTH_DROP, final, 0
-        if (prev != last_id) if futures else (first != last_id + 1):
-            return FALLBACK, 0, 0
+    status = _continues(first, final, prev, last_id, mode)
+    if status != _APPLY:
+        return status, (final if status == DEPTH_DROP else 0), 0
     bids = scratch[0, :n_bids]
     asks = scratch[1, :n_asks]
     if not (book_levels_valid(bids) and book_levels_valid(asks)):
         return FALLBACK, 0, 0
     ticks, qtys, counts, best = book_views(book)
+    tmp_keys = ints[5 * rows : 7 * rows].reshape(2, rows)
     status = book_apply_diff_sorted(
         ticks, qtys, counts, bids, asks, tick_size, best, tmp_keys, tmp_qtys
     )
-    return status, final, (trans_ms if futures else event_ms)
+    return status, final, time_ms

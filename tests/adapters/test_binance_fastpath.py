@@ -86,7 +86,7 @@ class Run:
     msgspec_frames: int
 
 
-def _markets(decimals: dict[str, int]) -> dict[str, SymbolMarket]:
+def _markets(decimals: dict[str, int], tick_size: float | None = None) -> dict[str, SymbolMarket]:
     return {
         symbol: SymbolMarket(
             Instrument(
@@ -95,7 +95,7 @@ def _markets(decimals: dict[str, int]) -> dict[str, SymbolMarket]:
                 venue_symbol=symbol,
                 base=symbol,
                 quote="",
-                tick_size=10.0**-d,
+                tick_size=10.0**-d if tick_size is None else tick_size,
                 lot_size=1e-8,
             ),
             book_capacity=8192,
@@ -105,8 +105,13 @@ def _markets(decimals: dict[str, int]) -> dict[str, SymbolMarket]:
     }
 
 
-def _run(recording: Recording, fast: bool, events: list[tuple[Any, ...]] | None = None) -> Run:
-    markets = _markets(recording.decimals)
+def _run(
+    recording: Recording,
+    fast: bool,
+    events: list[tuple[Any, ...]] | None = None,
+    tick_size: float | None = None,
+) -> Run:
+    markets = _markets(recording.decimals, tick_size)
     sink = EventLog()
     decoder = BinanceMarketDataDecoder(
         markets,
@@ -280,6 +285,22 @@ def test_fast_path_when_depth_diffs_mutated_then_same_books_as_msgspec(data: st.
     recording = Recording("usdm", [], {"BTCUSDT": 2})
     fast = _run(recording, True, events)
     _assert_same(fast, _run(recording, False, events))
+
+
+@pytest.mark.parametrize("tick_size", [0.1, 0.05, 0.02])
+def test_fast_path_when_tick_not_the_price_grid_then_same_books_as_msgspec(
+    tick_size: float,
+) -> None:
+    # Prices in ticks straight from the digits need a tick of 10**-k and prices on its
+    # grid; the USD-M prices have 2 decimals, so with these ticks some or all diffs
+    # take the float path (round(price / tick)) instead, with the same books.
+    recording = _recording("usdm")
+    events = recording.events[:1500]
+    fast = _run(recording, True, events, tick_size)
+    slow = _run(recording, False, events, tick_size)
+    _assert_same(fast, slow)
+    assert slow.decoder.stats.depth_updates_applied > 0
+    assert fast.msgspec_frames < slow.msgspec_frames
 
 
 def test_fast_path_when_spot_diffs_then_spot_book_procedure() -> None:

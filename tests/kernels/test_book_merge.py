@@ -10,12 +10,15 @@ from kernels.book import (
     ASK,
     BID,
     BOOK_BAD_LEVEL,
+    BOOK_NOT_MERGEABLE,
     BOOK_OK,
     BOOK_OVERFLOW,
     MERGE_THRESHOLD,
     book_apply_diff,
     book_apply_diff_sorted,
+    book_apply_keys_sorted,
     book_apply_levels,
+    book_arena,
     book_set_level,
 )
 
@@ -140,3 +143,51 @@ def test_apply_diff_sorted_when_side_full_then_overflow() -> None:
         *book, levels, np.empty((0, 2)), TICK, np.zeros(4), np.zeros((2, 8), np.int64), np.zeros(8)
     )
     assert status == BOOK_OVERFLOW
+
+
+# -- book_apply_keys_sorted: the same merge on levels already as keys ----------------------------
+
+
+@given(
+    st.lists(_level, min_size=0, max_size=120),
+    st.lists(_level, min_size=0, max_size=120),
+    st.lists(_level, min_size=0, max_size=2 * MERGE_THRESHOLD),
+    st.lists(_level, min_size=0, max_size=2 * MERGE_THRESHOLD),
+    st.sampled_from(["touch", "as drawn"]),
+    st.sampled_from([2, 8, 9, 1024]),
+    st.sampled_from([40, 130, 4096]),
+)
+def test_apply_keys_sorted_when_any_diff_then_same_book_and_status_as_apply_diff_sorted(
+    bids0: list, asks0: list, bids: list, asks: list, order: str, tmp_rows: int, capacity: int
+) -> None:
+    arena, *keys_book = book_arena(capacity)
+    reference = _empty(capacity)
+    for book in (tuple(keys_book[:3]), reference):
+        _sequential(book, BID, np.array([(p, q) for p, q in bids0 if p < 2.5]).reshape(-1, 2))
+        _sequential(book, ASK, np.array([(p, q) for p, q in asks0 if p > 2.5]).reshape(-1, 2))
+    before = [_side(tuple(keys_book[:3]), side) for side in (BID, ASK)]
+    b = _diff(bids, BID, order)
+    a = _diff(asks, ASK, order)
+    best = keys_book[3]
+    best_reference = np.zeros(4)
+    tmp_keys = np.zeros(tmp_rows, dtype=np.int64)
+    tmp_qtys = np.zeros(tmp_rows)
+    status = book_apply_keys_sorted(
+        arena,
+        np.round(b[:, 0] / TICK).astype(np.int64),
+        b[:, 1].copy(),
+        -np.round(a[:, 0] / TICK).astype(np.int64),
+        a[:, 1].copy(),
+        tmp_keys,
+        tmp_qtys,
+    )
+    expected = book_apply_diff_sorted(
+        *reference, b, a, TICK, best_reference, np.zeros((2, tmp_rows), np.int64), tmp_qtys
+    )
+    if status == BOOK_NOT_MERGEABLE:  # nothing changed; the float path goes level by level
+        assert [_side(tuple(keys_book[:3]), side) for side in (BID, ASK)] == before
+        return
+    assert status == expected
+    for side in (BID, ASK):
+        assert _side(tuple(keys_book[:3]), side) == _side(reference, side)
+    assert best.tolist() == best_reference.tolist()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernels.parse import PARSE_ERROR, PARSE_FALLBACK, parse_levels
+from kernels.parse import PARSE_ERROR, PARSE_FALLBACK, levels_keys_at, parse_levels, tick_scale
 
 
 def _parse(text: bytes, rows: int = 64) -> tuple[int, np.ndarray]:
@@ -112,3 +113,99 @@ def test_parse_levels_when_compact_and_spaced_levels_mixed_then_same_values_as_j
     expected = [[float(p), float(q)] for p, q in json.loads(text)]
     assert n == len(expected)
     assert out[:n].tolist() == expected
+
+
+# -- levels_keys_at: prices straight to ticks ----------------------------------------------------
+
+
+def test_tick_scale_when_power_of_ten_then_its_exponent_else_minus_one() -> None:
+    assert [tick_scale(10.0**-k) for k in range(9)] == list(range(9))
+    assert tick_scale(0.01) == 2
+    for tick in (0.5, 0.25, 0.1 * 3, 0.1 * 0.1, 10.0, 5e-5):
+        assert tick_scale(tick) == -1
+
+
+def _keys(text: bytes, scale: int, sign: int = 1, rows: int = 64) -> tuple[int, int, list, list]:
+    buf = np.frombuffer(text, dtype=np.uint8)
+    keys = np.full(rows, -7, dtype=np.int64)
+    qtys = np.full(rows, -7.0)
+    n, end = levels_keys_at(buf, 0, len(buf), scale, sign, keys, qtys)
+    return n, end, keys[: max(n, 0)].tolist(), qtys[: max(n, 0)].tolist()
+
+
+def test_levels_keys_at_when_binance_levels_then_ticks_and_float_qtys() -> None:
+    text = b'[["61837.63000000","0.32332000"],["61839.8","0"],["7","12.5"]]'
+    assert _keys(text, 2) == (3, len(text), [6183763, 6183980, 700], [0.32332, 0.0, 12.5])
+    assert _keys(text, 2, sign=-1)[2] == [-6183763, -6183980, -700]
+    assert _keys(b"[]", 2)[:2] == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'[["1.005","1"]]',  # off the 0.01 grid: round() decides, in levels_at
+        b'[["0.00","1"]]',  # price 0: not a valid level
+        b'[["01.5","1"]]',  # leading zero
+        b'[["5.","1"]]',
+        b'[[".5","1"]]',
+        b'[["1e5","1"]]',
+        b'[[1.5,"1"]]',  # a bare number
+        b'[["1.5", "1"]]',  # whitespace
+        b'[["1.5","1"] ]',
+        b'[["1.5","-1"]]',
+        b'[["1.5","1.0e1"]]',
+        b'[["12345678901234.5","1"]]',  # 16 digits with the scale (15 at most)
+        b'[["1.5","1"],]',
+        b'[["1.5","1"]',
+        b'[["1.5","1"],["1.4","1"],["1.3","1"]]',  # more levels than rows (2)
+    ],
+)
+def test_levels_keys_at_when_not_compact_or_not_on_grid_then_fallback(text: bytes) -> None:
+    assert _keys(text, 2, rows=2)[1] == PARSE_FALLBACK
+
+
+def test_levels_keys_at_when_fifteen_digits_then_accepted_sixteen_fallback() -> None:
+    assert _keys(b'[["123456789012.34","1"]]', 2)[2] == [12345678901234]
+    assert _keys(b'[["12345678901.3400","1"]]', 2)[2] == [1234567890134]
+    assert _keys(b'[["123456789012.3400","1"]]', 2)[1] == PARSE_FALLBACK  # 16 digits
+    assert _keys(b'[["12345678901234.5","1"]]', 1)[2] == [123456789012345]
+
+
+_grid_decimal = st.builds(
+    lambda whole, frac, places, zeros: (
+        f"{whole}.{str(frac).zfill(places)[:places]}{'0' * zeros}" if places else str(whole)
+    ),
+    st.integers(0, 10**9),
+    st.integers(0, 10**8),
+    st.integers(0, 8),
+    st.integers(0, 3),
+)
+
+
+@given(st.lists(st.tuples(_grid_decimal, _decimal), max_size=30), st.integers(0, 8))
+def test_levels_keys_at_when_random_decimals_then_round_price_over_tick_and_float_qty(
+    levels: list[tuple[str, str]], scale: int
+) -> None:
+    # the book's own conversion, round(float(price) / tick_size), and Decimal agree with it
+    text = json.dumps([list(level) for level in levels], separators=(",", ":")).encode()
+    n, end, keys, qtys = _keys(text, scale, rows=len(levels) + 1)
+    tick_size = 10.0**-scale
+    exact = [Decimal(p) * 10**scale for p, _ in levels]
+    fits = all(
+        t == t.to_integral_value()
+        and t > 0
+        and len(p.split(".")[0]) + scale <= 15
+        and len(p.replace(".", "")) <= 15
+        and not (len(p.split(".")[0]) > 1 and p[0] == "0")
+        for t, (p, _) in zip(exact, levels, strict=True)
+    ) and all(
+        len(q.replace(".", "")) <= 18 and not (len(q.split(".")[0]) > 1 and q[0] == "0")
+        for _, q in levels
+    )
+    if not fits:
+        assert end == PARSE_FALLBACK
+        return
+    assert (n, end) == (len(levels), len(text))
+    assert keys == [round(float(p) / tick_size) for p, _ in levels]
+    assert keys == [int(t) for t in exact]
+    assert qtys == [float(q) for _, q in levels]
