@@ -41,6 +41,15 @@ def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
 
+def _fills_summed(db: Path) -> dict[str, float]:
+    """Signed fill quantities summed per symbol (what the positions must equal)."""
+    sql = (
+        "SELECT symbol, sum(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) "
+        "FROM trades GROUP BY symbol"
+    )
+    return dict(_rows(db, sql))
+
+
 def _recording_trades(frames: list[tuple[int, bytes]]) -> list[int]:
     """Trade ids of the recording's ``@trade`` frames, in order."""
     ids = []
@@ -67,13 +76,7 @@ def test_demo_writes_every_record(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
     assert positions == pytest.approx(summary["positions"])
     # the positions equal the fills summed (one transaction per fill)
-    summed = dict(
-        _rows(
-            db,
-            "SELECT symbol, sum(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) "
-            "FROM trades GROUP BY symbol",
-        )
-    )
+    summed = _fills_summed(db)
     assert summed == pytest.approx(positions, abs=1e-9)
     statuses = {
         status: n for status, n in _rows(db, "SELECT status, count(*) FROM signals GROUP BY status")
@@ -156,13 +159,7 @@ def _check_acked_are_stored(db: Path, acks: list[dict[str, Any]]) -> None:
     assert n_fills > 0, f"the run acknowledged no fill before it was killed: {acks}"
     # one transaction per fill: the stored positions are the stored fills summed
     stored = dict(_rows(db, "SELECT symbol, quantity FROM positions"))
-    summed = dict(
-        _rows(
-            db,
-            "SELECT symbol, sum(CASE side WHEN 'BUY' THEN quantity ELSE -quantity END) "
-            "FROM trades GROUP BY symbol",
-        )
-    )
+    summed = _fills_summed(db)
     assert stored == pytest.approx(summed, abs=1e-9)
 
 
