@@ -259,3 +259,53 @@ def test_live_open_when_venue_or_symbols_bad_then_usage_error_naming_them() -> N
         uvloop.run(go("kraken", [SYMBOL]))
     with pytest.raises(LiveUsageError, match="--symbols is required"):
         uvloop.run(go("binance", []))
+
+
+def test_restart_with_the_store_restores_the_open_order_then_reconciles_it(
+    recording: EmulatorRecording,
+) -> None:
+    """The second session finds the first one's resting order in the store, not as unknown."""
+
+    async def go() -> tuple[LiveSession, LiveSession, str, bool]:
+        async with _emulator("binance", recording) as emu:
+            first = await _session("binance", emu)
+            resting: list[str] = []
+
+            def place_resting() -> None:  # the engine's own path: recorded, then sent
+                engine = first.engine
+                ts = engine.clock.now_ns()
+                order = engine.execution.build_order(
+                    instrument=engine.instruments.get(SYMBOL),
+                    side=Side.BUY,
+                    order_type=OrderType.LIMIT,
+                    quantity=0.01,
+                    price=50000.0,  # far below the market: it rests
+                    ts=ts,
+                    strategy="test",
+                )
+                engine._place(order, order.price, ts)
+                first.gateway.submit_order(order, ts)
+                resting.append(order.client_order_id)
+
+            asyncio.get_running_loop().call_later(0.3, place_resting)
+            await first.run(1.5)
+            [cid] = resting
+            second = await _session("binance", emu)
+            await second.run(1.0)
+            assert emu.trading is not None
+            still_open = any(o.client_order_id == cid for o in emu.trading.engine.open_orders())
+            return first, second, cid, still_open
+
+    first, second, cid, still_open = uvloop.run(go())
+    summary = second.summary()
+    restored = summary["store"]["restored"]
+    assert restored["open_orders"] == [cid]
+    assert restored["previous_run"] == first.engine.run_id
+    assert restored["positions"] == pytest.approx(
+        {s: p.quantity for s, p in first.engine.portfolio.positions.items() if p.quantity}
+    )
+    order = second.engine.execution.orders[cid]
+    assert order.strategy == "test" and order.is_open and still_open  # restored, not adopted
+    assert cid not in summary["live"]["adopted"] and cid not in summary["live"]["cancelled"]
+    assert second.engine.run_id != first.engine.run_id
+    assert not any(c.startswith(first.engine.run_id) for c in summary["live"]["adopted"])
