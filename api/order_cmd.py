@@ -275,7 +275,7 @@ async def _place(venue: OperatorVenue, config: Config, args: argparse.Namespace)
     if not decision.passed:
         raise OrderUsageError(f"risk check {decision.check} failed: {decision.reason}")
     execution.track(order)
-    journal = _OrderJournal.open(config, venue.name)
+    journal = _OrderJournal.open(config)
     try:
         journal.write(order, None)  # write-ahead: a crash while sending leaves the intent
         try:
@@ -328,7 +328,7 @@ class _OrderJournal:
         self.store = store
 
     @classmethod
-    def open(cls, config: Config, venue: str) -> _OrderJournal:
+    def open(cls, config: Config) -> _OrderJournal:
         if not config.store.db:
             return cls(None)
         from engine.store import open_store
@@ -338,10 +338,7 @@ class _OrderJournal:
     def write(self, order: Order, ack: OrderAck | None) -> None:
         if self.store is None:
             return
-        import pyarrow as pa
-
         from engine.store.recorder import order_row
-        from engine.store.schema import arrow_schema
 
         row = order_row(order, OPERATOR)
         if ack is not None:
@@ -351,8 +348,7 @@ class _OrderJournal:
                 average_price=ack.average_price if ack.filled_quantity > 0 else None,
                 venue_order_id=ack.venue_order_id or None,
             )
-        table = pa.Table.from_pylist([row], schema=arrow_schema("orders"))
-        self.store.insert("orders", table, mode="upsert")
+        self.store.insert("orders", [row], mode="upsert")
 
     def close(self) -> None:
         if self.store is not None:

@@ -106,7 +106,6 @@ class PaperSession:
             self.engine.markets, self.engine, self.engine, config.paper, self.clock
         )
         self.engine.set_gateway(self.venue)
-        self.venue_name = venue
         self.recording = RecordingSession(self.engine, None)
         self._make_feed(venue, urls, market, self.venue)
         self.started = 0.0

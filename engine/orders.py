@@ -53,6 +53,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 __all__ = [
+    "OPEN_STATUSES",
     "ClientOrderIdGenerator",
     "IllegalOrderTransitionError",
     "OpenOrders",
@@ -113,7 +114,8 @@ class OrderStatus(StrEnum):
     EXPIRED = "EXPIRED"
 
 
-_OPEN = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+#: The statuses of an order that can still fill.
+OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 _ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.NEW: frozenset(
         {
@@ -367,7 +369,7 @@ class Order:
     @property
     def is_open(self) -> bool:
         """True while the order can still fill."""
-        return self.status in _OPEN
+        return self.status in OPEN_STATUSES
 
     @property
     def is_post_only(self) -> bool:
@@ -446,7 +448,7 @@ class Order:
                 f"order {self.client_order_id}: should_trigger needs order_type STOP_MARKET, "
                 f"was {self.order_type}"
             )
-        if self.triggered or self.status not in _OPEN:
+        if self.triggered or self.status not in OPEN_STATUSES:
             return False
         if self.side is Side.BUY:
             return last_price >= self.stop_price
@@ -469,7 +471,7 @@ class Order:
             raise IllegalOrderTransitionError(
                 f"order {self.client_order_id}: stop already triggered"
             )
-        if self.status not in _OPEN:
+        if self.status not in OPEN_STATUSES:
             raise IllegalOrderTransitionError(
                 f"order {self.client_order_id}: trigger on a {self.status} order"
             )
@@ -515,7 +517,7 @@ class Order:
             When this order is closed or is a triggered stop.
         """
         coid = self.client_order_id
-        if self.status not in _OPEN:
+        if self.status not in OPEN_STATUSES:
             raise IllegalOrderTransitionError(f"order {coid}: amend of a {self.status} order")
         if self.triggered:
             raise IllegalOrderTransitionError(f"order {coid}: amend of a triggered stop")

@@ -77,7 +77,7 @@ from engine.config import ReconcileConfig
 from engine.engine import TradingEngine
 from engine.events import RiskAlert
 from engine.instruments import InstrumentKind
-from engine.orders import Order, OrderStatus, OrderType
+from engine.orders import OPEN_STATUSES, Order, OrderStatus, OrderType
 
 __all__ = [
     "ADOPTED_STRATEGY",
@@ -98,7 +98,6 @@ INFERRED_LIQUIDITY = "unknown"
 #: venue's trade history can lag its order state by a moment.
 _HISTORY_MARGIN_NS = 60 * 1_000_000_000
 _NS = 1_000_000_000
-_OPEN = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 _NOT_ACCEPTED = frozenset({OrderStatus.NEW, OrderStatus.REJECTED})
 #: Relative tolerance on quantities (venues send decimal strings, we sum floats).
 _QTY_RTOL = 1e-9
@@ -496,7 +495,7 @@ class Reconciler:
             return
         self._accept(order, venue_order)
         self._book_fills(order, venue_order, fills, run)
-        if venue_order.status in _OPEN:
+        if venue_order.status in OPEN_STATUSES:
             return  # opened between our two requests: nothing more to apply
         self._apply_final(order, venue_order.status, f"{venue_order.status} at venue {self.venue}")
         run.resolved[cid] = str(order.status if not order.is_open else venue_order.status)

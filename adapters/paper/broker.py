@@ -58,7 +58,7 @@ from engine.clock import SimulatedClock
 from engine.config import PaperConfig
 from engine.instruments import InstrumentKind
 from engine.market import SymbolMarket
-from engine.orders import Order, OrderStatus, OrderType, Side, TimeInForce
+from engine.orders import OPEN_STATUSES, Order, OrderStatus, OrderType, Side, TimeInForce
 from engine.protocols import ExecutionReportSink
 from kernels.book import ASK, BID
 
@@ -67,7 +67,6 @@ __all__ = ["PaperAccount", "PaperBroker", "PaperOrderRecord"]
 #: Price levels walked to cost a market order.
 _DEPTH_LEVELS = 256
 _QTY_RTOL = 1e-12
-_OPEN = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 _PRICED = frozenset({OrderType.LIMIT, OrderType.POST_ONLY})
 
 
@@ -93,7 +92,7 @@ class PaperOrderRecord(msgspec.Struct, kw_only=True):
 
     @property
     def is_open(self) -> bool:
-        return self.status in _OPEN
+        return self.status in OPEN_STATUSES
 
     @property
     def leaves(self) -> float:

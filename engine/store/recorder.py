@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,7 +55,7 @@ from engine.events import (
 if TYPE_CHECKING:
     from engine.engine import TradingEngine
     from engine.orders import Order
-    from engine.store.writer import StoreWriter
+    from engine.store.writer import StoreWriter, Write
 
 __all__ = ["EventRecorder", "account_state", "order_row"]
 
@@ -113,8 +112,8 @@ def _trading_state(engine: TradingEngine) -> dict[str, Any]:
     risk = engine.risk
     return {
         "state": risk.trading_state.name,
-        "halt_reason": getattr(risk, "halt_reason", ""),
-        "halt_ts": getattr(risk, "halt_ts", 0),
+        "halt_reason": risk.halt_reason,
+        "halt_ts": risk.halt_ts,
     }
 
 
@@ -134,9 +133,6 @@ class EventRecorder:
         Names this run's signals.
     snapshot_interval_s : float
         Engine-clock period of portfolio snapshots (:meth:`on_clock`).
-    on_ack : callable, optional
-        Called on the writer thread with ``(kind, fields)`` after each
-        acknowledged record (``kind`` is ``"order"`` or ``"fill"``).
     """
 
     def __init__(
@@ -147,7 +143,6 @@ class EventRecorder:
         engine_id: str,
         run_id: str,
         snapshot_interval_s: float = 60.0,
-        on_ack: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.writer = writer
@@ -155,7 +150,6 @@ class EventRecorder:
         self.run_id = run_id
         self._snapshot_ns = max(1, int(snapshot_interval_s * _NS))
         self._next_snapshot = 0
-        self._on_ack = on_ack
         #: seq → (kind, fields) waiting for their commit
         self._pending_acks: dict[int, tuple[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -189,13 +183,9 @@ class EventRecorder:
         for kind, fields in done:
             self.acked[kind] += 1
             _log.info(f"{kind} durable", extra={"fields": fields})
-            if self._on_ack is not None:
-                self._on_ack(kind, fields)
 
-    def _submit(
-        self, writes: list[tuple[str, Any, str]], ack: tuple[str, dict[str, Any]] | None
-    ) -> int:
-        seq: int = self.writer.submit(writes)  # type: ignore[arg-type]
+    def _submit(self, writes: list[Write], ack: tuple[str, dict[str, Any]] | None) -> int:
+        seq = self.writer.submit(writes)
         if ack is not None:
             with self._lock:
                 self._pending_acks[seq] = ack
@@ -222,7 +212,7 @@ class EventRecorder:
         order = engine.execution.orders.get(event.client_order_id)
         position = engine.portfolio.positions.get(event.symbol)
         trade_id = event.trade_id or f"#{event.fill_id}"
-        writes: list[tuple[str, Any, str]] = [
+        writes: list[Write] = [
             (
                 "trades",
                 [
@@ -313,7 +303,7 @@ class EventRecorder:
         else:
             row["status"] = "rejected"
             row["reason"] = event.reason
-        self.writer.append("signals", [row])  # type: ignore[arg-type]
+        self.writer.append("signals", [row])
 
     def _risk_event(self, event: RiskAlert | EmergencyExit) -> None:
         self.save_trading_state(event.ts)
@@ -328,9 +318,9 @@ class EventRecorder:
         self._next_snapshot = event.ts + self._snapshot_ns
 
     def _stopped(self, event: EngineStopped) -> None:
-        for row in self._signals.values():  # generated but never executed or rejected
-            self.writer.append("signals", [row])  # type: ignore[arg-type]
-        self._signals.clear()
+        if self._signals:  # generated but never executed or rejected
+            self.writer.append("signals", list(self._signals.values()))
+            self._signals.clear()
         self.snapshot(event.ts)
 
     # -- periodic -----------------------------------------------------------------------------
@@ -347,7 +337,7 @@ class EventRecorder:
         p = engine.portfolio
         self.writer.append(
             "portfolio_snapshots",
-            [  # type: ignore[arg-type]
+            [
                 {
                     "engine_id": self.engine_id,
                     "ts": ts,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.orders import Order, OrderStatus, OrderType, Side, TimeInForce
+from engine.orders import OPEN_STATUSES, Order, OrderStatus, OrderType, Side, TimeInForce
 from engine.risk import TradingState
 
 if TYPE_CHECKING:
@@ -31,7 +31,8 @@ __all__ = ["RestoredState", "load_state", "restore_engine"]
 
 _log = logging.getLogger("ats.store")
 
-_OPEN = ("NEW", "ACCEPTED", "PARTIALLY_FILLED")
+_OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))
+_IN_OPEN = "(" + ", ".join("?" * len(_OPEN)) + ")"
 
 
 @dataclass(slots=True)
@@ -88,7 +89,7 @@ def load_state(store: Store, engine_id: str) -> RestoredState:
         )
     state.open_orders = _rows(
         store.query(
-            "SELECT * FROM orders WHERE engine_id = ? AND status IN (?, ?, ?) "
+            f"SELECT * FROM orders WHERE engine_id = ? AND status IN {_IN_OPEN} "
             "ORDER BY created_ts, client_order_id",
             [engine_id, *_OPEN],
         )
@@ -98,7 +99,7 @@ def load_state(store: Store, engine_id: str) -> RestoredState:
             store.query(
                 "SELECT t.client_order_id, t.trade_id, t.quantity FROM trades t "
                 "JOIN orders o ON o.client_order_id = t.client_order_id "
-                "WHERE o.engine_id = ? AND o.status IN (?, ?, ?) ORDER BY t.ts",
+                f"WHERE o.engine_id = ? AND o.status IN {_IN_OPEN} ORDER BY t.ts",
                 [engine_id, *_OPEN],
             )
         ):

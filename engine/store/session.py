@@ -3,21 +3,21 @@
 :class:`RecordingSession` is what the run commands (``ats demo``, ``ats run``
 in every mode) use::
 
-    rec = RecordingSession.open(config, engine, venue="binance", db=args.db)
-    ...                       # before engine.start(): state restored, recorder subscribed
-    rec.maybe_drain()         # per frame (an int compare per symbol when nothing is due)
+    rec = RecordingSession.open(config, engine)   # before engine.start(): state restored,
+                                                  # recorder subscribed (store.db)
+    rec.ticks.maybe_drain()   # per frame (an int compare per symbol when nothing is due)
     rec.on_clock(ts)          # now and then: tick flush by time, portfolio snapshots
     rec.close()               # after engine.stop(): everything committed
 
-With ``store.db`` empty (or ``--db ""``) nothing is opened and every method
-does nothing.
+With ``store.db`` empty (or ``--db ""``) nothing is opened, ``ticks`` is None
+and the methods do nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.state import TradingMode
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from engine.config import Config
     from engine.engine import TradingEngine
     from engine.store.base import Store
+    from engine.store.ticks import TickRecorder
+    from engine.store.writer import StoreWriter
 
 __all__ = ["RecordingSession"]
 
@@ -51,8 +53,8 @@ class RecordingSession:
         engine: TradingEngine,
         store: Store | None,
         *,
-        writer: Any = None,
-        ticks: Any = None,
+        writer: StoreWriter | None = None,
+        ticks: TickRecorder | None = None,
         recorder: EventRecorder | None = None,
         restored: RestoredState | None = None,
     ) -> None:
@@ -68,14 +70,13 @@ class RecordingSession:
         cls,
         config: Config,
         engine: TradingEngine,
-        *,
-        venue: str | None = None,
-        db: str | None = None,
-        on_ack: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> RecordingSession:
-        """Open ``db`` (default ``store.db``), restore per ``store.restore``, start recording."""
+        """Open ``store.db``, restore per ``store.restore``, start recording.
+
+        Ticks are recorded under the venue of the engine's instruments.
+        """
         cfg = config.store
-        target = cfg.db if db is None else db
+        target = cfg.db
         if not target:
             return cls(engine, None)
         from engine.store import open_store
@@ -95,8 +96,7 @@ class RecordingSession:
         except BaseException:
             store.close()
             raise
-        if venue is None:  # the venue of the instruments traded
-            venue = next(iter(engine.markets.values())).instrument.venue
+        venue = next(iter(engine.markets.values())).instrument.venue
         ticks = TickRecorder(writer, venue, engine.markets) if cfg.record_ticks else None
         recorder = EventRecorder(
             engine,
@@ -104,7 +104,6 @@ class RecordingSession:
             engine_id=engine_id,
             run_id=engine.run_id,
             snapshot_interval_s=cfg.snapshot_interval_s,
-            on_ack=on_ack,
         )
         try:
             if restored is not None and not restored.empty:
@@ -124,11 +123,6 @@ class RecordingSession:
     @property
     def active(self) -> bool:
         return self.store is not None
-
-    def maybe_drain(self) -> None:
-        """Hand new trades to the writer when a chunk is ready (cheap; call per frame)."""
-        if self.ticks is not None:
-            self.ticks.maybe_drain()
 
     def on_clock(self, ts: int) -> None:
         """Drain every trade received so far and write a snapshot when due."""
@@ -161,11 +155,6 @@ class RecordingSession:
         }
         if self.restored is not None:
             out["restored"] = self.restored.summary()
-        stats = getattr(self.writer, "stats", None)
-        if stats is not None:
-            out["writer"] = (
-                {k: v for k, v in vars(stats).items() if isinstance(v, int | float | dict)}
-                if hasattr(stats, "__dict__")
-                else str(stats)
-            )
+        if self.writer is not None:
+            out["writer"] = dataclasses.asdict(self.writer.stats)
         return out

@@ -51,7 +51,7 @@ def _config(target: str, tmp_path: Path, mode: str = "paper") -> Config:
     )
 
 
-def _run(config: Config, frames: list[tuple[int, bytes]], **kill: Any) -> Any:
+def _run(config: Config, frames: list[tuple[int, bytes]]) -> Any:
     backtest = build_backtest(config)
     recording = RecordingSession.open(config, backtest.engine)
     try:
